@@ -1,0 +1,26 @@
+# `make test`  installs everything into .venv (first run only) and runs the test suite.
+# `make demo`  installs, generates SynthCity, trains and evaluates the demo config.
+VENV   ?= .venv
+PYTHON ?= $(VENV)/bin/python
+PYTEST_ARGS ?=
+
+.PHONY: install test demo lint clean
+
+$(VENV)/.install-stamp: setup.py requirements/runtime.txt requirements/tests.txt tools/install.sh
+	test -x $(PYTHON) || python3 -m venv $(VENV)
+	PYTHON=$(PYTHON) bash tools/install.sh
+	touch $@
+
+install: $(VENV)/.install-stamp
+
+test: install
+	$(PYTHON) -m pytest -q tests $(PYTEST_ARGS)
+
+lint: install
+	$(PYTHON) -m ruff check .
+
+demo: install
+	PYTHON=$(PYTHON) bash tools/quickstart.sh
+
+clean:
+	rm -rf work_dirs data/synthcity_demo

@@ -1,0 +1,1 @@
+"""Pure functional cores (numpy and torch) of AffineMix and ColorAug."""

@@ -1,0 +1,1 @@
+from . import cityscapes_depth, samplers, transforms  # noqa: F401

@@ -1,0 +1,1 @@
+from . import multi_source_sampler  # noqa: F401

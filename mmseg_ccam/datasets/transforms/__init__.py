@@ -1,0 +1,1 @@
+from . import affine_mix, color_aug, loading  # noqa: F401

@@ -1,0 +1,1 @@
+from . import checkpoint, hooks  # noqa: F401

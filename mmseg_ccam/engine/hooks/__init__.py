@@ -1,0 +1,1 @@
+from . import mean_teacher_hook  # noqa: F401

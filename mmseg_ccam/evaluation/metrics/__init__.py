@@ -1,0 +1,1 @@
+from . import depth_metric  # noqa: F401

@@ -1,0 +1,1 @@
+from . import data_preprocessor, decode_heads, losses, necks, segmentors, utils  # noqa: F401

@@ -1,0 +1,1 @@
+from . import depth_head  # noqa: F401

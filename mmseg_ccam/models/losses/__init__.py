@@ -1,0 +1,1 @@
+from . import berhu_loss, inverse_depth_l1_loss  # noqa: F401

@@ -1,0 +1,1 @@
+from . import ccam_neck  # noqa: F401

@@ -1,0 +1,1 @@
+from . import seg_depth_encoder_decoder  # noqa: F401

@@ -1,0 +1,1 @@
+from . import cross_channel_attention  # noqa: F401
