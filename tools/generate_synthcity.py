@@ -1,0 +1,48 @@
+"""Generate SynthCity, the procedural street-scene dataset in the Cityscapes layout.
+
+Example:
+    python tools/generate_synthcity.py data/synthcity --num-train 200 --num-val 50 \\
+        --height 256 --width 512 --seed 0
+
+Writes ``leftImg8bit``, ``gtFine`` (``_gtFine_labelIds.png`` and
+``_gtFine_labelTrainIds.png``), ``disparity`` and ``camera`` under OUT, named
+exactly as Cityscapes names them, then prints a JSON summary.
+"""
+import argparse
+import json
+from typing import List, Optional
+
+from mmseg_ccam.datasets.synthcity import generate_synthcity
+from mmseg_ccam.datasets.synthcity.generator import keep_freed_memory
+
+
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description='Generate the SynthCity dataset (Cityscapes layout).')
+    parser.add_argument('out', help='dataset root to write (created if missing)')
+    parser.add_argument('--num-train', type=int, default=200, help='train frames')
+    parser.add_argument('--num-val', type=int, default=50, help='val frames')
+    parser.add_argument('--height', type=int, default=256, help='image height (pixels)')
+    parser.add_argument('--width', type=int, default=512, help='image width (pixels)')
+    parser.add_argument('--seed', type=int, default=0, help='dataset seed (same seed, same bytes)')
+    parser.add_argument('--max-depth', type=float, default=80.0,
+                        help='depth beyond this (m) is written as invalid disparity (p = 0)')
+    parser.add_argument('--no-ego-hood', action='store_true',
+                        help='do not draw the ego-vehicle hood at the bottom of the image')
+    parser.add_argument('--quiet', action='store_true', help='no progress bar')
+    return parser.parse_args(argv)
+
+
+def main(argv: Optional[List[str]] = None) -> dict:
+    args = parse_args(argv)
+    keep_freed_memory()
+    summary = generate_synthcity(
+        args.out, num_train=args.num_train, num_val=args.num_val, height=args.height,
+        width=args.width, seed=args.seed, progress=not args.quiet, max_depth=args.max_depth,
+        ego_hood=not args.no_ego_hood)
+    print(json.dumps(summary, indent=2))
+    return summary
+
+
+if __name__ == '__main__':
+    main()
