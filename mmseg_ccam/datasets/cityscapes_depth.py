@@ -1,1 +1,294 @@
-"""(being written)"""
+"""Cityscapes with disparity-derived depth and semi-supervised label splits.
+
+The dataset lists the usual Cityscapes frames and adds, per frame, the paths of its disparity
+PNG and camera JSON (decoded into metric depth by
+:class:`mmseg_ccam.datasets.transforms.LoadCityscapesDepth`). It can also restrict itself to the
+labeled or the unlabeled part of a semi-supervised split, given either as a text file (the format
+``tools/make_splits.py`` writes) or as a seeded random draw.
+
+Split-file format (one frame per line)::
+
+    # comments and blank lines are ignored
+    aachen/aachen_000000_000019        <city>/<city>_<seq>_<frame>
+    aachen_000001_000019               or the bare basename
+    leftImg8bit/train/aachen/aachen_000002_000019_leftImg8bit.png  (extra folders and the image
+                                       suffix are tolerated; only the first column is read)
+"""
+import copy
+import os.path as osp
+from typing import Dict, List, Optional, Sequence
+
+import mmengine
+import mmengine.fileio as fileio
+import numpy as np
+from mmseg.datasets import CityscapesDataset
+from mmseg.registry import DATASETS
+
+SUBSETS = ('labeled', 'unlabeled', 'all')
+
+
+def draw_labeled_indices(num_frames: int, num_labeled: int, seed: int) -> np.ndarray:
+    """Draw ``num_labeled`` of ``num_frames`` frame indices, deterministically.
+
+    The draw is the first ``num_labeled`` entries of one seeded permutation, so for a fixed seed
+    a smaller split is always a subset of a larger one (100 ⊂ 372 ⊂ 744).
+
+    Args:
+        num_frames (int): Number of frames in the (sorted) frame list.
+        num_labeled (int): How many to draw, ``0 < num_labeled <= num_frames``.
+        seed (int): Seed of ``np.random.default_rng``.
+
+    Returns:
+        np.ndarray: Sorted int64 indices into the frame list, shape ``(num_labeled,)``.
+    """
+    if not 0 < num_labeled <= num_frames:
+        raise ValueError(f'num_labeled={num_labeled} must be in [1, {num_frames}] '
+                         f'(the number of frames found)')
+    perm = np.random.default_rng(seed).permutation(num_frames)
+    return np.sort(perm[:num_labeled])
+
+
+def parse_split_lines(lines: Sequence[str], img_suffix: str = '_leftImg8bit.png') -> List[str]:
+    """Turn the lines of a split file into frame names (comments and blanks dropped).
+
+    Args:
+        lines (Sequence[str]): Raw lines.
+        img_suffix (str): Image suffix stripped from an entry that carries it.
+
+    Returns:
+        list[str]: One entry per frame line, e.g. ``'aachen/aachen_000000_000019'`` or
+        ``'aachen_000000_000019'``, in file order.
+    """
+    entries = []
+    for line in lines:
+        line = line.split('#', 1)[0].strip()
+        if not line:
+            continue
+        entry = line.split()[0].replace('\\', '/')
+        if img_suffix and entry.endswith(img_suffix):
+            entry = entry[:-len(img_suffix)]
+        entries.append(entry)
+    return entries
+
+
+def match_split_entries(entries: Sequence[str], frame_ids: Sequence[str],
+                        split_file: str = '<split file>') -> np.ndarray:
+    """Map split-file entries to indices of ``frame_ids``.
+
+    An entry matches the frame with the same basename; if the entry also names folders, the
+    frame id (``<city>/<basename>``) and the entry must agree on their common trailing part.
+
+    Args:
+        entries (Sequence[str]): Output of :func:`parse_split_lines`.
+        frame_ids (Sequence[str]): Frame ids relative to the image folder, without suffix.
+        split_file (str): Used in error messages only.
+
+    Returns:
+        np.ndarray: Sorted unique int64 indices of the named frames.
+    """
+    by_name: Dict[str, List[int]] = {}
+    for i, fid in enumerate(frame_ids):
+        by_name.setdefault(fid.rsplit('/', 1)[-1], []).append(i)
+    selected, unknown = set(), []
+    for entry in entries:
+        candidates = by_name.get(entry.rsplit('/', 1)[-1], [])
+        if '/' in entry:
+            candidates = [
+                i for i in candidates
+                if entry.endswith('/' + frame_ids[i]) or entry == frame_ids[i]
+                or frame_ids[i].endswith('/' + entry)
+            ]
+        if not candidates:
+            unknown.append(entry)
+        elif len(candidates) > 1:
+            raise ValueError(
+                f'split file {split_file}: entry {entry!r} matches several frames '
+                f'({[frame_ids[i] for i in candidates[:3]]}); write it as <folder>/<name>')
+        else:
+            selected.add(candidates[0])
+    if unknown:
+        raise ValueError(
+            f'split file {split_file} names {len(unknown)} frame(s) that are not in the image '
+            f'folder, e.g. {unknown[:5]}. Check data_root / data_prefix.img_path and that the '
+            f'split was made for this data (tools/make_splits.py).')
+    return np.array(sorted(selected), dtype=np.int64)
+
+
+@DATASETS.register_module()
+class CityscapesDepthDataset(CityscapesDataset):
+    """Cityscapes frames with segmentation labels, disparity depth and label splits.
+
+    Each data info holds ``img_path``, ``seg_map_path`` (None when the frame has no segmentation
+    label in this dataset), ``depth_path``, ``camera_path`` (None when their prefix is not
+    configured), ``has_seg_label`` (bool), ``frame_id`` (``<city>/<city>_<seq>_<frame>``) and
+    mmseg's ``label_map``, ``reduce_zero_label``, ``seg_fields``.
+
+    Use :class:`LoadOptionalAnnotations` (not ``LoadAnnotations``) in the pipeline so frames with
+    ``seg_map_path=None`` get an all-ignore map, and :class:`LoadCityscapesDepth` for depth. Add
+    ``'has_seg_label'`` to ``PackSegInputs(meta_keys=...)`` if the model needs it.
+
+    Args:
+        img_suffix (str): Image suffix. Defaults to ``'_leftImg8bit.png'``.
+        seg_map_suffix (str): Label suffix. Defaults to ``'_gtFine_labelTrainIds.png'``.
+        depth_suffix (str): Disparity suffix. Defaults to ``'_disparity.png'``.
+        camera_suffix (str): Camera JSON suffix. Defaults to ``'_camera.json'``.
+        data_prefix (dict): Folders (joined with ``data_root``) under keys ``img_path``,
+            ``seg_map_path``, ``depth_path``, ``camera_path``; a key may be left out (frames then
+            have no such file). None means ``dict(img_path='', seg_map_path='')``.
+        split_file (str, optional): Text file naming the labeled frames. A relative path is
+            looked up under ``data_root`` first, then the working directory.
+        num_labeled (int, optional): Draw this many labeled frames instead of a split file.
+        labeled_ratio (float, optional): Draw ``round(ratio * num_frames)`` labeled frames.
+        split_seed (int): Seed of the draw (see :func:`draw_labeled_indices`). Defaults to 0.
+        subset (str): ``'labeled'`` (the split's frames, with labels), ``'unlabeled'`` (the other
+            frames, without labels) or ``'all'`` (every frame; only the split's are labeled).
+            Defaults to ``'labeled'``. Without any split argument every frame is labeled.
+        with_seg_label (bool): False marks every frame as unlabeled for segmentation (e.g. the
+            test split). Defaults to True.
+        **kwargs: Passed to :class:`mmseg.datasets.BaseSegDataset`.
+    """
+
+    def __init__(self,
+                 img_suffix: str = '_leftImg8bit.png',
+                 seg_map_suffix: str = '_gtFine_labelTrainIds.png',
+                 depth_suffix: str = '_disparity.png',
+                 camera_suffix: str = '_camera.json',
+                 data_prefix: Optional[dict] = None,
+                 split_file: Optional[str] = None,
+                 num_labeled: Optional[int] = None,
+                 labeled_ratio: Optional[float] = None,
+                 split_seed: int = 0,
+                 subset: str = 'labeled',
+                 with_seg_label: bool = True,
+                 **kwargs) -> None:
+        if data_prefix is None:
+            data_prefix = dict(img_path='', seg_map_path='')
+        given = [name for name, value in (('split_file', split_file), ('num_labeled', num_labeled),
+                                          ('labeled_ratio', labeled_ratio)) if value is not None]
+        if len(given) > 1:
+            raise ValueError(f'CityscapesDepthDataset: give only one of split_file, num_labeled, '
+                             f'labeled_ratio (got {given})')
+        if subset not in SUBSETS:
+            raise ValueError(f'CityscapesDepthDataset: subset={subset!r} must be one of {SUBSETS}')
+        if subset == 'unlabeled' and not given:
+            raise ValueError("CityscapesDepthDataset: subset='unlabeled' needs split_file, "
+                             'num_labeled or labeled_ratio (otherwise every frame is labeled '
+                             'and the unlabeled subset is empty)')
+        if num_labeled is not None and (isinstance(num_labeled, bool) or num_labeled < 1
+                                        or int(num_labeled) != num_labeled):
+            raise ValueError(f'CityscapesDepthDataset: num_labeled={num_labeled!r} must be a '
+                             f'positive integer')
+        if labeled_ratio is not None and not 0.0 < labeled_ratio <= 1.0:
+            raise ValueError(f'CityscapesDepthDataset: labeled_ratio={labeled_ratio!r} must be '
+                             f'in (0, 1]')
+        self.depth_suffix = depth_suffix
+        self.camera_suffix = camera_suffix
+        self.split_file = split_file
+        self.num_labeled = None if num_labeled is None else int(num_labeled)
+        self.labeled_ratio = labeled_ratio
+        self.split_seed = split_seed
+        self.subset = subset
+        self.with_seg_label = with_seg_label
+        super().__init__(
+            img_suffix=img_suffix,
+            seg_map_suffix=seg_map_suffix,
+            data_prefix=copy.copy(data_prefix),
+            **kwargs)
+
+    # ------------------------------------------------------------------ helpers
+    def _frame_id(self, img_path: str, img_dir: str) -> str:
+        """``<city>/<city>_<seq>_<frame>``: the image path relative to its folder, no suffix."""
+        rel = img_path
+        if img_dir and img_path.startswith(img_dir):
+            rel = img_path[len(img_dir):].lstrip('/\\')
+        rel = rel.replace('\\', '/')
+        return rel[:-len(self.img_suffix)] if rel.endswith(self.img_suffix) else rel
+
+    def _resolve_split_file(self) -> str:
+        path = self.split_file
+        tried = [path]
+        if not osp.isabs(path) and '://' not in path and self.data_root:
+            rooted = osp.join(self.data_root, path)
+            if fileio.exists(rooted, backend_args=self.backend_args):
+                return rooted
+            tried.insert(0, rooted)
+        if fileio.exists(path, backend_args=self.backend_args):
+            return path
+        raise FileNotFoundError(
+            f'CityscapesDepthDataset: split_file not found (tried {tried}). Create it with '
+            f'tools/make_splits.py DATA_ROOT --counts N --seed S, or fix the path.')
+
+    def _labeled_indices(self, frame_ids: List[str]) -> Optional[np.ndarray]:
+        """Indices of the labeled frames of the split, or None when no split is configured."""
+        if self.split_file is not None:
+            path = self._resolve_split_file()
+            lines = mmengine.list_from_file(path, backend_args=self.backend_args)
+            entries = parse_split_lines(lines, self.img_suffix)
+            if not entries:
+                raise ValueError(f'CityscapesDepthDataset: split_file {path} lists no frame '
+                                 f'(only blank or comment lines)')
+            return match_split_entries(entries, frame_ids, path)
+        count = self.num_labeled
+        if self.labeled_ratio is not None:
+            count = int(round(self.labeled_ratio * len(frame_ids)))
+            if count < 1:
+                raise ValueError(f'CityscapesDepthDataset: labeled_ratio={self.labeled_ratio} '
+                                 f'of {len(frame_ids)} frames selects no frame')
+        if count is None:
+            return None
+        if count > len(frame_ids):
+            raise ValueError(
+                f'CityscapesDepthDataset: num_labeled={count} exceeds the {len(frame_ids)} '
+                f'frames under {self.data_prefix.get("img_path")!r}')
+        return draw_labeled_indices(len(frame_ids), count, self.split_seed)
+
+    # ------------------------------------------------------------------ main
+    def load_data_list(self) -> List[dict]:
+        """List frames, attach depth/camera paths and apply the label split.
+
+        Returns:
+            list[dict]: Data infos sorted by image path (see the class docstring).
+        """
+        img_dir = self.data_prefix.get('img_path', '') or ''
+        if not (self.ann_file and not osp.isdir(self.ann_file)) and img_dir and \
+                not fileio.isdir(img_dir, backend_args=self.backend_args):
+            raise FileNotFoundError(
+                f'CityscapesDepthDataset: image folder {img_dir!r} does not exist; check '
+                f'data_root and data_prefix.img_path')
+        data_list = super().load_data_list()
+        if not data_list:
+            raise FileNotFoundError(
+                f'CityscapesDepthDataset: no *{self.img_suffix} image under {img_dir!r}; check '
+                f'data_root, data_prefix.img_path and img_suffix')
+
+        frame_ids = [self._frame_id(info['img_path'], img_dir) for info in data_list]
+        labeled = np.ones(len(data_list), dtype=bool)
+        split = self._labeled_indices(frame_ids)
+        if split is not None:
+            labeled[:] = False
+            labeled[split] = True
+
+        depth_dir = self.data_prefix.get('depth_path')
+        camera_dir = self.data_prefix.get('camera_path')
+        out = []
+        for info, fid, is_labeled in zip(data_list, frame_ids, labeled):
+            if self.subset == 'labeled' and not is_labeled:
+                continue
+            if self.subset == 'unlabeled' and is_labeled:
+                continue
+            has_label = bool(is_labeled and self.with_seg_label
+                             and info.get('seg_map_path') is not None)
+            info['frame_id'] = fid
+            info['has_seg_label'] = has_label
+            if not has_label:
+                info['seg_map_path'] = None
+            info['depth_path'] = (None if depth_dir is None else
+                                  osp.join(depth_dir, fid + self.depth_suffix))
+            info['camera_path'] = (None if camera_dir is None else
+                                   osp.join(camera_dir, fid + self.camera_suffix))
+            out.append(info)
+        if not out:
+            raise ValueError(f'CityscapesDepthDataset: subset={self.subset!r} of the split is '
+                             f'empty ({len(data_list)} frames, all '
+                             f'{"labeled" if self.subset == "unlabeled" else "unlabeled"})')
+        return out
