@@ -1,1 +1,11 @@
 from . import data_preprocessor, decode_heads, losses, necks, segmentors, utils  # noqa: F401
+from .decode_heads import DepthHead
+from .losses import BerHuLoss, InverseDepthL1Loss
+from .necks import CCAMNeck
+from .segmentors import SegDepthEncoderDecoder
+from .utils import CrossChannelAttention
+
+__all__ = [
+    'CrossChannelAttention', 'CCAMNeck', 'DepthHead', 'BerHuLoss', 'InverseDepthL1Loss',
+    'SegDepthEncoderDecoder'
+]

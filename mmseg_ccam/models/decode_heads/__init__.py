@@ -1,1 +1,3 @@
-from . import depth_head  # noqa: F401
+from .depth_head import DepthHead, depth_to_logits, logits_to_depth
+
+__all__ = ['DepthHead', 'logits_to_depth', 'depth_to_logits']

@@ -1,1 +1,4 @@
-from . import berhu_loss, inverse_depth_l1_loss  # noqa: F401
+from .berhu_loss import BerHuLoss, berhu_loss
+from .inverse_depth_l1_loss import InverseDepthL1Loss, inverse_depth_l1_loss
+
+__all__ = ['BerHuLoss', 'berhu_loss', 'InverseDepthL1Loss', 'inverse_depth_l1_loss']

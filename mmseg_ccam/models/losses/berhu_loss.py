@@ -1,1 +1,105 @@
-"""(being written)"""
+"""Reverse Huber (berHu) depth loss over valid pixels."""
+from typing import Optional, Union
+
+import torch
+import torch.nn as nn
+from mmseg.registry import MODELS
+from torch import Tensor
+
+from .depth_loss_utils import masked_reduce, valid_depth_mask
+
+
+def berhu_loss(pred: Tensor,
+               target: Tensor,
+               weight: Optional[Tensor] = None,
+               threshold: float = 0.2,
+               eps: float = 1e-6,
+               reduction: str = 'mean',
+               avg_factor: Union[float, Tensor, None] = None) -> Tensor:
+    """berHu loss (Laina et al., 2016) on the pixels where ``target > eps``.
+
+    With ``e = |pred - target|`` and ``c = threshold * max(e)`` (max over all
+    valid pixels of the batch, detached)::
+
+        berhu(e) = e                      if e <= c
+                   (e^2 + c^2) / (2 c)    otherwise
+
+    Args:
+        pred (Tensor): Predicted depth, e.g. (B, 1, H, W).
+        target (Tensor): Target depth of the same shape; ``<= eps`` or
+            non-finite = invalid.
+        weight (Tensor, optional): Per-sample (B,) or per-pixel weight.
+        threshold (float): ``c`` as a fraction of the largest error.
+        eps (float): Validity threshold on ``target`` and floor of ``c``.
+        reduction (str): 'mean' (over valid pixels), 'sum' or 'none'.
+        avg_factor (float | Tensor, optional): Denominator of the mean.
+
+    Returns:
+        Tensor: The loss (0 with zero gradients if no pixel is valid).
+    """
+    if pred.shape != target.shape:
+        raise ValueError(f'berhu_loss: pred {tuple(pred.shape)} and target '
+                         f'{tuple(target.shape)} must have the same shape.')
+    valid = valid_depth_mask(target, eps)
+    safe_target = torch.where(valid, target, torch.ones_like(target))
+    err = (pred - safe_target).abs()
+    valid_err = torch.where(valid, err, torch.zeros_like(err)).detach()
+    # c is a constant of the loss, not something to optimise; the floor keeps
+    # (e^2 + c^2) / 2c finite when every error is 0.
+    c = (threshold * valid_err.max()).clamp(min=eps)
+    loss_map = torch.where(err <= c, err, (err * err + c * c) / (2 * c))
+    return masked_reduce(loss_map, valid, weight, reduction, avg_factor)
+
+
+@MODELS.register_module()
+class BerHuLoss(nn.Module):
+    """berHu (reverse Huber) loss on depth; see :func:`berhu_loss`.
+
+    Args:
+        threshold (float): ``c = threshold * max |pred - target|``.
+            Defaults to 0.2.
+        reduction (str): 'mean', 'sum' or 'none'. Defaults to 'mean'.
+        loss_weight (float): Multiplier of the loss. Defaults to 1.0.
+        eps (float): Targets ``<= eps`` are invalid. Defaults to 1e-6.
+        loss_name (str): Name in the loss dict; must start with ``loss_`` to
+            be back-propagated. Defaults to 'loss_berhu'.
+
+    Shapes:
+        - pred, target: (B, 1, H, W) (any identical shapes work).
+    """
+
+    def __init__(self,
+                 threshold: float = 0.2,
+                 reduction: str = 'mean',
+                 loss_weight: float = 1.0,
+                 eps: float = 1e-6,
+                 loss_name: str = 'loss_berhu') -> None:
+        super().__init__()
+        self.threshold = threshold
+        self.reduction = reduction
+        self.loss_weight = loss_weight
+        self.eps = eps
+        self._loss_name = loss_name
+
+    def forward(self,
+                pred: Tensor,
+                target: Tensor,
+                weight: Optional[Tensor] = None,
+                avg_factor: Union[float, Tensor, None] = None,
+                reduction_override: Optional[str] = None,
+                **kwargs) -> Tensor:
+        """Compute the weighted loss."""
+        reduction = reduction_override if reduction_override else self.reduction
+        return self.loss_weight * berhu_loss(
+            pred,
+            target,
+            weight,
+            threshold=self.threshold,
+            eps=self.eps,
+            reduction=reduction,
+            avg_factor=avg_factor)
+
+    @property
+    def loss_name(self) -> str:
+        """Name of the loss item in the loss dict."""
+        return self._loss_name

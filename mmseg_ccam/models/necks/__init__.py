@@ -1,1 +1,3 @@
-from . import ccam_neck  # noqa: F401
+from .ccam_neck import CCAMNeck
+
+__all__ = ['CCAMNeck']

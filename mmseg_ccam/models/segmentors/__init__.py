@@ -1,1 +1,3 @@
-from . import seg_depth_encoder_decoder  # noqa: F401
+from .seg_depth_encoder_decoder import SegDepthEncoderDecoder
+
+__all__ = ['SegDepthEncoderDecoder']

@@ -1,1 +1,3 @@
-from . import cross_channel_attention  # noqa: F401
+from .cross_channel_attention import CrossChannelAttention, cross_channel_attention
+
+__all__ = ['CrossChannelAttention', 'cross_channel_attention']

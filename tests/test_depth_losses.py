@@ -1,0 +1,110 @@
+"""BerHuLoss and InverseDepthL1Loss on hand-computed cases; SiLogLoss trap."""
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from mmseg.registry import MODELS
+
+from mmseg_ccam.models.losses import berhu_loss, inverse_depth_l1_loss
+
+
+def t(values):
+    return torch.tensor(values, dtype=torch.float32).reshape(1, 1, 1, -1)
+
+
+def test_berhu_hand_computed():
+    # errors 0, 1, 2, 5 -> c = 0.2 * 5 = 1
+    # berhu: 0, 1, (4 + 1) / 2 = 2.5, (25 + 1) / 2 = 13 -> mean 16.5 / 4
+    # the 5th pixel is invalid (target 0) and its huge error must not set c.
+    pred = t([1.0, 2.0, 3.0, 6.0, 100.0])
+    target = t([1.0, 1.0, 1.0, 1.0, 0.0])
+    loss = MODELS.build(dict(type='BerHuLoss'))
+    assert loss.loss_name == 'loss_berhu'
+    assert torch.isclose(loss(pred, target), torch.tensor(16.5 / 4))
+    assert torch.isclose(loss(pred, target, reduction_override='sum'), torch.tensor(16.5))
+    per_pixel = loss(pred, target, reduction_override='none').flatten()
+    assert torch.allclose(per_pixel, torch.tensor([0.0, 1.0, 2.5, 13.0, 0.0]))
+    # threshold 0.5 -> c = 2.5: 0, 1, 2, (25 + 6.25) / 5 = 6.25
+    loss_half = MODELS.build(dict(type='BerHuLoss', threshold=0.5, loss_weight=2.0))
+    assert torch.isclose(loss_half(pred, target), torch.tensor(2.0 * 9.25 / 4))
+
+
+def test_berhu_gradient_matches_formula():
+    pred = t([1.0, 2.0, 3.0, 6.0]).requires_grad_()
+    target = t([1.0, 1.0, 1.0, 1.0])
+    berhu_loss(pred, target, reduction='sum').backward()
+    # d/de: 1 on the L1 part (sign(0) = 0 at e = 0), e / c on the L2 part (c = 1).
+    assert torch.allclose(pred.grad.flatten(), torch.tensor([0.0, 1.0, 2.0, 5.0]))
+
+
+def test_inverse_depth_l1_hand_computed():
+    # |1/2 - 1/1| = 0.5, |1/4 - 1/4| = 0, third pixel invalid -> mean 0.25
+    pred = t([2.0, 4.0, 7.0])
+    target = t([1.0, 4.0, 0.0])
+    loss = MODELS.build(dict(type='InverseDepthL1Loss', loss_weight=3.0))
+    assert loss.loss_name == 'loss_inv_l1'
+    assert torch.isclose(loss(pred, target), torch.tensor(3.0 * 0.25))
+    # per-sample weight and avg_factor follow mmseg's interface
+    assert torch.isclose(
+        inverse_depth_l1_loss(pred, target, weight=torch.tensor([4.0]), avg_factor=1.0),
+        torch.tensor(2.0), atol=1e-5)
+
+
+def test_invalid_pixels_do_not_change_loss():
+    torch.manual_seed(0)
+    target = torch.rand(2, 1, 6, 6) * 20 + 1
+    target[:, :, :2] = 0.0
+    target[1, 0, 3, 3] = float('nan')
+    pred = torch.rand(2, 1, 6, 6) * 20 + 1
+    pred2 = pred.clone()
+    pred2[:, :, :2] = 1e4
+    pred2[1, 0, 3, 3] = 1e-3
+    for fn in (berhu_loss, inverse_depth_l1_loss):
+        assert torch.equal(fn(pred, target), fn(pred2, target))
+
+
+def test_all_invalid_gives_zero_and_finite_grads():
+    for name in ('BerHuLoss', 'InverseDepthL1Loss'):
+        loss = MODELS.build(dict(type=name))
+        pred = (torch.rand(2, 1, 4, 4) + 0.5).requires_grad_()
+        value = loss(pred, torch.zeros(2, 1, 4, 4))
+        assert value.item() == 0.0 and value.requires_grad
+        value.backward()
+        assert torch.equal(pred.grad, torch.zeros_like(pred))
+
+
+def test_mmseg_silog_counts_all_invalid_samples_in_its_mean():
+    # What DepthHead guards against: SiLogLoss gives an all-invalid sample a
+    # loss of 0 (finite gradient) but still counts it in the batch mean, so an
+    # unlabeled frame would halve the loss of a labeled one. And sqrt(0) has a
+    # NaN gradient where the prediction is exact.
+    loss = MODELS.build(dict(type='SiLogLoss'))
+    torch.manual_seed(0)
+    pred = (torch.rand(2, 1, 4, 4) + 0.5).requires_grad_()
+    target = torch.rand(2, 1, 4, 4) * 5 + 1
+    target[1] = 0.0
+    both = loss(pred, target)
+    alone = loss(pred[:1], target[:1])
+    assert torch.isclose(both, alone / 2)
+    both.backward()
+    assert torch.isfinite(pred.grad).all()
+    exact = torch.ones(1, 1, 4, 4, requires_grad=True)
+    loss(exact, torch.ones(1, 1, 4, 4)).backward()
+    assert torch.isnan(exact.grad).all()
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    pred=st.lists(st.floats(0.1, 80.0), min_size=4, max_size=4),
+    target=st.lists(st.one_of(st.just(0.0), st.floats(0.1, 80.0)), min_size=4, max_size=4),
+)
+def test_berhu_bounds_property(pred, target):
+    """berHu >= L1 pixel-wise ((e - c)^2 >= 0) and <= max(e, e^2 / c)."""
+    p, g = t(pred), t(target)
+    valid = g > 0
+    berhu = berhu_loss(p, g, reduction='none')
+    err = torch.where(valid, (p - g).abs(), torch.zeros_like(p))
+    assert torch.all(berhu >= err - 1e-4)
+    assert torch.all(berhu[~valid] == 0)
+    n_valid = int(valid.sum())
+    expected_mean = berhu.sum() / max(n_valid, 1)
+    assert torch.isclose(berhu_loss(p, g), expected_mean, rtol=1e-5)
