@@ -1,1 +1,38 @@
-"""Pure functional cores (numpy and torch) of AffineMix and ColorAug."""
+"""Pure functional cores (numpy and torch) of AffineMix and ColorAug.
+
+The numpy forms serve the data pipeline (one sample, ``H x W x C`` images); the torch forms
+serve the semi-supervised step (batches, ``B x C x H x W``, any device). Each pair shares one
+algorithm and accepts the same explicit parameter records, so they can be checked against
+each other.
+"""
+from .affine_mix import (
+    AffineMixBatchResult,
+    AffineMixResult,
+    AffineParams,
+    affine_mix,
+    affine_mix_batch,
+    nearest_indices,
+    occlusion_mask,
+    sample_affine_params,
+    sample_affine_params_batch,
+    source_coords,
+    warp_depth,
+    warp_image,
+    warp_nearest,
+)
+from .color_aug import (
+    ColorAugBatchResult,
+    ColorAugParams,
+    color_aug,
+    color_aug_batch,
+    jitter_range,
+    sample_color_aug_params,
+)
+
+__all__ = [
+    'AffineParams', 'AffineMixResult', 'AffineMixBatchResult', 'sample_affine_params',
+    'sample_affine_params_batch', 'source_coords', 'nearest_indices', 'warp_image',
+    'warp_nearest', 'warp_depth', 'occlusion_mask', 'affine_mix', 'affine_mix_batch',
+    'ColorAugParams', 'ColorAugBatchResult', 'jitter_range', 'sample_color_aug_params',
+    'color_aug', 'color_aug_batch'
+]
