@@ -7,7 +7,16 @@ config only needs::
 """
 import mmseg  # noqa: F401  (fails early with mmseg's own message if mmcv is wrong)
 
-from . import augmentation, datasets, engine, evaluation, models  # noqa: F401
+from . import (  # noqa: F401
+    apis,
+    augmentation,
+    datasets,
+    engine,
+    evaluation,
+    models,
+    utils,
+    visualization,
+)
 from .version import __version__
 
 __all__ = ['__version__']

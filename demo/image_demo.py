@@ -1,0 +1,178 @@
+"""Predict segmentation and depth for one image and write them as pictures and a point cloud.
+
+Writes into ``--out-dir`` (``<name>`` is the image file name without extension):
+
+- ``<name>_seg.png``: class colours over the image (``--opacity``);
+- ``<name>_depth.png``: depth coloured on a fixed scale (``--min-depth`` .. ``--max-depth``);
+- ``<name>_disparity.png``: uint16 PNG in the Cityscapes disparity encoding
+  ``p = round(baseline * fx / Z * 256) + 1`` (0 = invalid), readable by the Cityscapes depth
+  loader with the same camera;
+- with ``--point-cloud``: ``<name>.ply``, one point per pixel with valid depth: ``x, y, z``
+  (metres, camera frame: x right, y down, z forward), ``red, green, blue`` from the image (or
+  the class palette with ``--color-by class``) and the class id as ``label``.
+
+Camera: ``--camera`` is a Cityscapes ``*_camera.json`` (``extrinsic.baseline``,
+``intrinsic.fx/fy/u0/v0``) of the frame being processed, so it is taken to belong to the input
+image's size (SynthCity writes its camera for its own image size); ``--camera-size W H`` states
+another size. Without ``--camera`` the Cityscapes calibration (2048 x 1024, baseline 0.209313 m,
+fx 2262.52 px) is used, scaled to the image width. The intrinsics are always rescaled to the
+size of the prediction (the image's original size).
+
+Example::
+
+    python demo/image_demo.py data/synthcity/leftImg8bit/val/x/x_000000_000000_leftImg8bit.png \
+        configs/ccam/ccam_r18_synthcity.py work_dirs/ccam_r18_synthcity/iter_2000.pth \
+        --out-dir demo_out --camera data/synthcity/camera/val/x/x_000000_000000_camera.json \
+        --point-cloud
+"""
+import argparse
+import os
+import os.path as osp
+import warnings
+from typing import Dict, List, Optional, Sequence
+
+import cv2
+import mmcv
+import numpy as np
+from mmengine.config import DictAction
+from mmengine.structures import PixelData
+
+from mmseg_ccam.apis import (
+    CITYSCAPES_CAMERA,
+    CameraParams,
+    depth_to_disparity_png,
+    depth_to_points,
+    inference_model,
+    init_model,
+    load_camera_json,
+    write_ply,
+)
+from mmseg_ccam.visualization import SegDepthLocalVisualizer, colorize_depth
+
+
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description='Segmentation + depth of one image: overlay, coloured depth, disparity PNG '
+        'and an optional point cloud')
+    parser.add_argument('img', help='image file')
+    parser.add_argument('config', help='config file')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('--out-dir', required=True, help='directory for the outputs')
+    parser.add_argument('--device', default='cpu', help='torch device, e.g. cpu or cuda:0')
+    parser.add_argument('--camera', help='Cityscapes camera JSON of this image (default: the '
+                        'Cityscapes calibration scaled to the image width)')
+    parser.add_argument('--camera-size', type=int, nargs=2, metavar=('W', 'H'),
+                        help='image size the --camera JSON belongs to (default: the input '
+                        'image size)')
+    parser.add_argument('--point-cloud', action='store_true', help='also write <name>.ply')
+    parser.add_argument('--color-by', choices=['image', 'class'], default='image',
+                        help='point colours: image RGB or class palette')
+    parser.add_argument('--ply-ascii', action='store_true',
+                        help='ASCII PLY instead of binary little-endian')
+    parser.add_argument('--max-point-depth', type=float, default=None,
+                        help='leave out points farther than this (m)')
+    parser.add_argument('--opacity', type=float, default=0.5,
+                        help='opacity of the class colours in the overlay, in (0, 1]')
+    parser.add_argument('--with-labels', action='store_true',
+                        help='write class names on the overlay')
+    parser.add_argument('--min-depth', type=float, default=1.0,
+                        help='depth (m) of the brightest colour in <name>_depth.png')
+    parser.add_argument('--max-depth', type=float, default=80.0,
+                        help='depth (m) of the darkest colour in <name>_depth.png')
+    parser.add_argument('--depth-cmap', default='magma', help='colormap of <name>_depth.png')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config entries')
+    args = parser.parse_args(argv)
+    if not 0 < args.opacity <= 1:
+        parser.error(f'--opacity must be in (0, 1], got {args.opacity}')
+    return args
+
+
+def camera_for_image(camera_file: Optional[str], camera_size: Optional[Sequence[int]],
+                     width: int, height: int) -> CameraParams:
+    """The camera of an image of ``width x height`` (see the module docstring).
+
+    Args:
+        camera_file (str, optional): Cityscapes camera JSON; None for the Cityscapes default.
+        camera_size (sequence[int], optional): ``(W, H)`` the JSON belongs to; default: the
+            image size.
+        width, height (int): Size of the prediction.
+    """
+    if camera_file is None:
+        camera = CITYSCAPES_CAMERA
+    else:
+        size = tuple(camera_size) if camera_size is not None else (width, height)
+        camera = load_camera_json(camera_file, image_size=size)
+    if abs(camera.width / camera.height - width / height) > 0.01 * width / height:
+        warnings.warn(f'The image ({width}x{height}) has another aspect ratio than its camera '
+                      f'({camera.width}x{camera.height}); intrinsics are scaled by the width '
+                      'ratio on both axes.', stacklevel=2)
+        return camera.scaled_to_width(width)
+    return camera.scaled_to(width, height)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> Dict[str, str]:
+    """Run the demo; returns the written files by kind (seg, depth, disparity, ply)."""
+    args = parse_args(argv)
+    if not osp.isfile(args.img):
+        raise FileNotFoundError(f'Image {args.img!r} does not exist.')
+    model = init_model(args.config, args.checkpoint, device=args.device,
+                       cfg_options=args.cfg_options)
+    result = inference_model(model, args.img)
+    image_rgb = mmcv.imread(args.img, channel_order='rgb')
+    height, width = image_rgb.shape[:2]
+    name = osp.splitext(osp.basename(args.img))[0]
+    os.makedirs(args.out_dir, exist_ok=True)
+    written: Dict[str, str] = {}
+    palette = np.asarray(model.dataset_meta['palette'], dtype=np.uint8)
+
+    if result.seg is not None:
+        visualizer = SegDepthLocalVisualizer(name='image_demo', alpha=args.opacity)
+        visualizer.dataset_meta = dict(model.dataset_meta)
+        overlay = visualizer.draw_seg_overlay(
+            image_rgb, PixelData(data=result.data_sample.pred_sem_seg.data.cpu()),
+            with_labels=args.with_labels)
+        written['seg'] = osp.join(args.out_dir, f'{name}_seg.png')
+        mmcv.imwrite(mmcv.rgb2bgr(overlay), written['seg'])
+
+    if result.depth is not None:
+        if result.depth.shape != (height, width):
+            raise RuntimeError(f'The depth prediction is {result.depth.shape}, the image '
+                               f'{(height, width)}; the model must predict at the original size.')
+        coloured = colorize_depth(result.depth, args.min_depth, args.max_depth,
+                                  cmap=args.depth_cmap)
+        written['depth'] = osp.join(args.out_dir, f'{name}_depth.png')
+        mmcv.imwrite(mmcv.rgb2bgr(coloured), written['depth'])
+
+        camera = camera_for_image(args.camera, args.camera_size, width, height)
+        written['disparity'] = osp.join(args.out_dir, f'{name}_disparity.png')
+        cv2.imwrite(written['disparity'],
+                    depth_to_disparity_png(result.depth, camera.baseline, camera.fx))
+
+        if args.point_cloud:
+            valid = np.isfinite(result.depth) & (result.depth > 0)
+            if args.max_point_depth is not None:
+                valid &= result.depth <= args.max_point_depth
+            points = depth_to_points(result.depth, camera.fx, camera.fy, camera.u0,
+                                     camera.v0)[valid]
+            labels = result.seg[valid] if result.seg is not None else None
+            if args.color_by == 'class':
+                if labels is None:
+                    raise ValueError('--color-by class needs a model with a segmentation head.')
+                colors = palette[np.clip(labels, 0, len(palette) - 1)]
+            else:
+                colors = image_rgb[valid]
+            if labels is not None:
+                labels = np.where((labels >= 0) & (labels < 256), labels, 255)
+            written['ply'] = osp.join(args.out_dir, f'{name}.ply')
+            write_ply(written['ply'], points, colors, labels, binary=not args.ply_ascii)
+    elif args.point_cloud:
+        raise ValueError('--point-cloud needs a model with a depth head.')
+
+    lines: List[str] = [f'{kind}: {path}' for kind, path in written.items()]
+    print('\n'.join(lines))
+    return written
+
+
+if __name__ == '__main__':
+    main()

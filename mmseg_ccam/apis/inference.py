@@ -1,0 +1,274 @@
+"""Build a trained segmentation + depth model and run it on images."""
+import copy
+import os.path as osp
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, List, Optional, Sequence, Union
+
+import numpy as np
+import torch
+import torch.nn as nn
+from mmengine.config import Config
+from mmengine.dataset import Compose
+from mmengine.model import revert_sync_batchnorm
+from mmengine.registry import init_default_scope
+from mmengine.runner import load_checkpoint
+from mmseg.registry import MODELS, TRANSFORMS
+from mmseg.structures import SegDataSample
+from mmseg.utils import get_classes, get_palette
+
+ImageInput = Union[str, Path, np.ndarray]
+
+# Transforms that read ground truth from disk; inference has none, so they are dropped.
+ANNOTATION_LOADERS = frozenset({
+    'LoadAnnotations', 'LoadOptionalAnnotations', 'LoadCityscapesDepth', 'LoadDepthAnnotation',
+    'LoadBiomedicalAnnotation'
+})
+IMAGE_FILE_LOADERS = frozenset({'LoadImageFromFile', 'mmseg.LoadImageFromFile',
+                                'mmcv.LoadImageFromFile'})
+
+
+@dataclass
+class SegDepthResult:
+    """Prediction for one image, at the image's original size.
+
+    Attributes:
+        seg (np.ndarray | None): (H, W) int64 class ids (Cityscapes train ids); None for a
+            depth-only model.
+        depth (np.ndarray | None): (H, W) float32 depth in metres; None for a
+            segmentation-only model.
+        seg_logits (np.ndarray | None): (K, H, W) float32 class scores, when the model gives
+            them.
+        data_sample (SegDataSample): The model's output sample (``pred_sem_seg``,
+            ``seg_logits``, ``pred_depth_map`` and the image meta).
+
+    Items can also be read like a dict: ``result['seg']``.
+    """
+    seg: Optional[np.ndarray]
+    depth: Optional[np.ndarray]
+    seg_logits: Optional[np.ndarray] = None
+    data_sample: SegDataSample = field(default_factory=SegDataSample)
+
+    _KEYS = ('seg', 'depth', 'seg_logits', 'data_sample')
+
+    def keys(self) -> Sequence[str]:
+        return self._KEYS
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in self._KEYS:
+            raise KeyError(f'SegDepthResult has no {key!r}; keys: {self._KEYS}.')
+        return getattr(self, key)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._KEYS)
+
+
+def _strip_pretrained(cfg: Any) -> None:
+    """Turn off every ``pretrained`` / ``init_cfg`` in a model config, in place: the
+    checkpoint overwrites the weights, and pretrained files may not be reachable."""
+    if isinstance(cfg, dict):
+        for key in list(cfg.keys()):
+            if key in ('pretrained', 'init_cfg'):
+                cfg[key] = None
+            else:
+                _strip_pretrained(cfg[key])
+    elif isinstance(cfg, (list, tuple)):
+        for item in cfg:
+            _strip_pretrained(item)
+
+
+def _num_classes(model: nn.Module) -> Optional[int]:
+    head = getattr(model, 'decode_head', None)
+    if head is None and hasattr(model, 'student'):
+        head = getattr(model.student, 'decode_head', None)
+    return getattr(head, 'num_classes', None) if head is not None else None
+
+
+def _fallback_dataset_meta(config: Config, model: nn.Module) -> dict:
+    """Classes/palette when the checkpoint has none: the config's dataset metainfo, else
+    Cityscapes for a 19-class (or depth-only) model, else numbered classes."""
+    dataset = config.get('test_dataloader', {}).get('dataset', {})
+    metainfo = dataset.get('metainfo') if isinstance(dataset, dict) else None
+    if metainfo and metainfo.get('classes') and metainfo.get('palette'):
+        return dict(classes=tuple(metainfo['classes']), palette=list(metainfo['palette']))
+    num_classes = _num_classes(model)
+    if num_classes is None or num_classes == len(get_classes('cityscapes')):
+        return dict(classes=get_classes('cityscapes'), palette=get_palette('cityscapes'))
+    rng = np.random.default_rng(0)
+    return dict(classes=tuple(f'class{i}' for i in range(num_classes)),
+                palette=rng.integers(0, 256, (num_classes, 3)).tolist())
+
+
+def init_model(config: Union[str, Path, Config],
+               checkpoint: Optional[str] = None,
+               device: str = 'cpu',
+               cfg_options: Optional[dict] = None) -> nn.Module:
+    """Build a model from a config and load a checkpoint, ready for :func:`inference_model`.
+
+    Mirrors ``mmseg.apis.init_model``: with a checkpoint, ``pretrained`` and every
+    ``init_cfg`` of the model config are turned off (the checkpoint provides the weights);
+    ``model.dataset_meta`` comes from the checkpoint's ``meta.dataset_meta`` (written by the
+    runner), else from the config's test dataset metainfo, else Cityscapes. SyncBN layers are
+    turned into BatchNorm on devices other than CUDA, where SyncBN cannot run. The config is
+    kept as ``model.cfg``.
+
+    Args:
+        config (str | Path | Config): Config file or object.
+        checkpoint (str, optional): Checkpoint file; None leaves random weights.
+        device (str): Torch device. Defaults to 'cpu'.
+        cfg_options (dict, optional): Overrides merged into the config.
+
+    Returns:
+        nn.Module: The model in eval mode on ``device``.
+    """
+    import mmseg_ccam  # noqa: F401  (registers this package's components)
+
+    if isinstance(config, (str, Path)):
+        if not osp.isfile(str(config)):
+            raise FileNotFoundError(f'Config file {str(config)!r} does not exist.')
+        config = Config.fromfile(str(config))
+    elif not isinstance(config, Config):
+        raise TypeError(f'config must be a file name or a Config, got {type(config).__name__}.')
+    else:
+        config = copy.deepcopy(config)
+    if cfg_options is not None:
+        config.merge_from_dict(cfg_options)
+    if 'model' not in config:
+        raise KeyError(f'Config {config.filename!r} has no "model" entry.')
+    if checkpoint is not None:
+        if not osp.isfile(checkpoint):
+            raise FileNotFoundError(f'Checkpoint {checkpoint!r} does not exist.')
+        _strip_pretrained(config.model)
+    init_default_scope(config.get('default_scope', 'mmseg'))
+
+    model = MODELS.build(config.model)
+    dataset_meta = None
+    if checkpoint is not None:
+        ckpt = load_checkpoint(model, checkpoint, map_location='cpu')
+        meta = ckpt.get('meta', {}) if isinstance(ckpt, dict) else {}
+        dataset_meta = meta.get('dataset_meta')
+        if dataset_meta is None:
+            warnings.warn(f'Checkpoint {checkpoint} has no meta.dataset_meta; classes and '
+                          'palette come from the config or default to Cityscapes.', stacklevel=2)
+    model.dataset_meta = dataset_meta or _fallback_dataset_meta(config, model)
+    if not str(device).startswith('cuda'):
+        model = revert_sync_batchnorm(model)
+    model.cfg = config
+    model.to(device)
+    model.eval()
+    return model
+
+
+def _find_pipeline(cfg: Config) -> list:
+    """The test pipeline: ``test_dataloader.dataset.pipeline`` (looking through one dataset
+    wrapper level), else ``test_pipeline``."""
+    dataset = cfg.get('test_dataloader', {}).get('dataset')
+    while isinstance(dataset, dict):
+        if dataset.get('pipeline') is not None:
+            return list(dataset['pipeline'])
+        dataset = dataset.get('dataset')
+    if cfg.get('test_pipeline') is not None:
+        return list(cfg.test_pipeline)
+    raise KeyError(f'Config {cfg.filename!r} has neither test_dataloader.dataset.pipeline nor '
+                   'test_pipeline; inference needs the test pipeline.')
+
+
+def build_test_pipeline(cfg: Config, from_array: bool = False) -> Compose:
+    """The config's test pipeline without the ground-truth loaders.
+
+    Args:
+        cfg (Config): Model config.
+        from_array (bool): Images come as arrays: the file loader is replaced by
+            ``LoadImageFromNDArray`` (same output, no file read).
+
+    Returns:
+        Compose: Callable on ``dict(img_path=...)`` or ``dict(img=...)``.
+    """
+    transforms = []
+    for t in _find_pipeline(cfg):
+        t = copy.deepcopy(dict(t))
+        kind = t.get('type')
+        if kind in ANNOTATION_LOADERS:
+            continue
+        if from_array and kind in IMAGE_FILE_LOADERS:
+            t['type'] = 'LoadImageFromNDArray'
+        transforms.append(TRANSFORMS.build(t))
+    if not transforms or transforms[-1].__class__.__name__ != 'PackSegInputs':
+        raise ValueError('The test pipeline must end with PackSegInputs, which gives the '
+                         'model its inputs; check test_dataloader.dataset.pipeline.')
+    return Compose(transforms)
+
+
+def _to_result(sample: SegDataSample) -> SegDepthResult:
+    seg = depth = logits = None
+    if 'pred_sem_seg' in sample:
+        seg = sample.pred_sem_seg.data[0].detach().cpu().numpy().astype(np.int64)
+    if 'pred_depth_map' in sample:
+        depth = sample.pred_depth_map.data[0].detach().cpu().float().numpy()
+    if 'seg_logits' in sample:
+        logits = sample.seg_logits.data.detach().cpu().float().numpy()
+    if seg is None and depth is None:
+        raise RuntimeError('The model returned neither pred_sem_seg nor pred_depth_map; is it a '
+                           'segmentation/depth model?')
+    return SegDepthResult(seg=seg, depth=depth, seg_logits=logits, data_sample=sample)
+
+
+def _check_array(img: np.ndarray, index: int) -> np.ndarray:
+    if img.ndim == 2:
+        img = np.repeat(img[..., None], 3, axis=2)
+    if img.ndim != 3 or img.shape[2] != 3:
+        raise ValueError(f'Image {index}: an array input must be (H, W, 3) BGR (as mmcv.imread '
+                         f'gives) or (H, W) grey, got shape {img.shape}.')
+    return img
+
+
+def inference_model(model: nn.Module,
+                    img: Union[ImageInput, Sequence[ImageInput]]
+                    ) -> Union[SegDepthResult, List[SegDepthResult]]:
+    """Predict segmentation and depth for one image or a list of images.
+
+    Each image goes through the config's test pipeline without annotation loaders (see
+    :func:`build_test_pipeline`) and ``model.test_step``; predictions are at the image's
+    original size. Images are run one at a time, so a list may mix sizes.
+
+    Args:
+        model (nn.Module): From :func:`init_model` (needs ``model.cfg``).
+        img (str | Path | np.ndarray | list): Image file(s) or (H, W, 3) uint8 BGR array(s).
+
+    Returns:
+        SegDepthResult | list[SegDepthResult]: One result per image; a list for a list input.
+    """
+    cfg = getattr(model, 'cfg', None)
+    if cfg is None:
+        raise AttributeError('inference_model needs model.cfg (the config); build the model with '
+                             'mmseg_ccam.apis.init_model.')
+    is_batch = isinstance(img, (list, tuple))
+    images = list(img) if is_batch else [img]
+    if not images:
+        return []
+    pipelines = {}
+    results = []
+    for index, image in enumerate(images):
+        from_array = isinstance(image, np.ndarray)
+        if from_array:
+            data = dict(img=_check_array(image, index))
+        elif isinstance(image, (str, Path)):
+            if not osp.isfile(str(image)):
+                raise FileNotFoundError(f'Image {str(image)!r} does not exist.')
+            data = dict(img_path=str(image))
+        else:
+            raise TypeError(f'Image {index}: expected a file name or an array, got '
+                            f'{type(image).__name__}.')
+        if from_array not in pipelines:
+            pipelines[from_array] = build_test_pipeline(cfg, from_array)
+        data = pipelines[from_array](data)
+        batch = dict(inputs=[data['inputs']], data_samples=[data['data_samples']])
+        with torch.no_grad():
+            sample = model.test_step(batch)[0]
+        results.append(_to_result(sample))
+    return results if is_batch else results[0]
+
+
+__all__ = ['SegDepthResult', 'init_model', 'inference_model', 'build_test_pipeline',
+           'ANNOTATION_LOADERS']

@@ -1,0 +1,98 @@
+"""analyze_logs.py: series read from MMEngine scalar logs and the plot command."""
+import importlib.util
+import json
+import os.path as osp
+import sys
+
+import numpy as np
+import pytest
+from mmengine.visualization import LocalVisBackend
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+
+
+def load_tool(name):
+    path = osp.join(ROOT, 'tools', 'analysis_tools', f'{name}.py')
+    spec = importlib.util.spec_from_file_location(f'_test_{name}', path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+al = load_tool('analyze_logs')
+
+# What LoggerHook sends for training (every `interval` iterations, step = iter + 1) and after
+# validation (metrics, step = current iteration).
+TRAIN = [
+    dict(lr=0.01, data_time=0.01, loss=3.0, **{'decode.loss_ce': 2.0, 'decode.acc_seg': 10.0,
+                                               'depth.loss_silog': 1.0},
+         time=0.5, iter=10, memory=100),
+    dict(lr=0.009, data_time=0.01, loss=2.5, **{'decode.loss_ce': 1.6, 'decode.acc_seg': 20.0,
+                                                'depth.loss_silog': 0.9},
+         time=0.5, iter=20, memory=100),
+    dict(lr=0.008, data_time=0.01, loss=2.0, **{'decode.loss_ce': 1.2, 'decode.acc_seg': 30.0,
+                                                'depth.loss_silog': 0.8},
+         time=0.5, iter=30, memory=100),
+]
+VAL = {20: dict(aAcc=80.0, mIoU=30.0, mAcc=40.0, abs_rel=0.3, d1=0.5, data_time=0.1, time=0.2),
+       30: dict(aAcc=82.0, mIoU=33.5, mAcc=41.0, abs_rel=0.25, d1=0.6, data_time=0.1, time=0.2)}
+
+
+@pytest.fixture
+def mmengine_log(tmp_path):
+    """A scalars.json written by MMEngine's own LocalVisBackend, in the runner's layout."""
+    backend = LocalVisBackend(save_dir=str(tmp_path / 'runA' / '20240101_000000' / 'vis_data'))
+    for record in TRAIN:
+        backend.add_scalars(record, step=record['iter'])
+        if record['iter'] in VAL:
+            backend.add_scalars(VAL[record['iter']], step=record['iter'])
+    return str(tmp_path / 'runA' / '20240101_000000' / 'vis_data' / 'scalars.json')
+
+
+def test_load_series_from_a_real_mmengine_log(mmengine_log):
+    steps, values = al.load_series(mmengine_log, 'loss')
+    np.testing.assert_array_equal(steps, [10, 20, 30])
+    np.testing.assert_array_equal(values, [3.0, 2.5, 2.0])
+    steps, values = al.load_series(mmengine_log, 'depth.loss_silog')
+    np.testing.assert_array_equal(values, [1.0, 0.9, 0.8])
+    steps, values = al.load_series(mmengine_log, 'mIoU')
+    np.testing.assert_array_equal(steps, [20, 30])
+    np.testing.assert_array_equal(values, [30.0, 33.5])
+    steps, values = al.load_series(mmengine_log, 'not_logged')
+    assert steps.size == 0 and values.size == 0
+    assert al.default_label(mmengine_log) == 'runA/20240101_000000'
+
+
+def test_hand_written_log_with_prefixed_metric_and_null(tmp_path):
+    log = tmp_path / 'scalars.json'
+    lines = [{'loss': 1.5, 'iter': 5, 'step': 5},
+             {'depth/abs_rel': 0.4, 'mIoU': None, 'step': 5},
+             {'loss': 1.25, 'iter': 10, 'step': 10},
+             {'depth/abs_rel': 0.35, 'mIoU': 12.0, 'step': 10}]
+    log.write_text('\n'.join(json.dumps(x) for x in lines) + '\n\n')
+    steps, values = al.load_series(str(log), 'abs_rel')  # matches the only '*/abs_rel'
+    np.testing.assert_array_equal(steps, [5, 10])
+    np.testing.assert_array_equal(values, [0.4, 0.35])
+    _, values = al.load_series(str(log), 'mIoU')
+    assert np.isnan(values[0]) and values[1] == 12.0
+
+
+def test_ambiguous_and_broken_logs(tmp_path):
+    log = tmp_path / 'a.json'
+    log.write_text(json.dumps({'seg/acc': 1, 'depth/acc': 2, 'step': 1}) + '\n')
+    with pytest.raises(ValueError, match='ambiguous'):
+        al.load_series(str(log), 'acc')
+    log.write_text('{"loss": 1, "step": 1}\nnot json\n')
+    with pytest.raises(ValueError, match=r'a\.json:2'):
+        al.load_series(str(log), 'loss')
+
+
+def test_plot_writes_an_image_and_rejects_unknown_keys(mmengine_log, tmp_path):
+    out = tmp_path / 'plots' / 'curves.png'
+    al.main(['plot', mmengine_log, mmengine_log, '--keys', 'loss', 'decode.loss_ce', 'mIoU',
+             'abs_rel', '--legend', 'a', 'b', '--out', str(out)])
+    with open(out, 'rb') as f:
+        assert f.read(8) == b'\x89PNG\r\n\x1a\n'
+    with pytest.raises(KeyError, match='nope'):
+        al.plot_curves([mmengine_log], ['nope'], str(tmp_path / 'x.png'))

@@ -1,0 +1,157 @@
+"""Plot training curves from MMEngine's scalar logs.
+
+MMEngine's ``LocalVisBackend`` appends one JSON object per line to
+``<work_dir>/<timestamp>/vis_data/scalars.json`` (and the same lines to
+``vis_data/<timestamp>.json``): training lines hold ``lr``, ``loss``, ``decode.loss_ce``,
+``depth.loss_silog``, ..., ``iter`` and ``step``; validation lines hold the metrics (``mIoU``,
+``aAcc``, ``abs_rel``, ..., possibly prefixed like ``depth/abs_rel``) and ``step`` (the
+iteration, or the epoch with ``log_metric_by_epoch``). Each key is plotted against ``step``;
+a key ``K`` also matches a logged ``prefix/K`` when that is the only such key.
+
+Example::
+
+    python tools/analysis_tools/analyze_logs.py plot \
+        work_dirs/ccam/20240101_000000/vis_data/scalars.json \
+        work_dirs/no_ccam/20240101_000000/vis_data/scalars.json \
+        --keys loss decode.loss_ce depth.loss_silog mIoU abs_rel --out curves.png
+"""
+import argparse
+import json
+import os
+import os.path as osp
+import sys
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+
+def read_log(path: str) -> List[dict]:
+    """All JSON lines of a scalar log (blank lines skipped)."""
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'Log {path!r} does not exist; pass '
+                                '<work_dir>/<timestamp>/vis_data/scalars.json.')
+    records = []
+    with open(path, encoding='utf-8') as f:
+        for number, line in enumerate(f, 1):
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                record = json.loads(line)
+            except ValueError as err:
+                raise ValueError(f'{path}:{number} is not a JSON object ({err}); expected '
+                                 'MMEngine scalars.json lines.') from err
+            if not isinstance(record, dict):
+                raise ValueError(f'{path}:{number} is not a JSON object.')
+            records.append(record)
+    return records
+
+
+def resolve_key(records: Sequence[dict], key: str, path: str = 'log') -> Optional[str]:
+    """The logged name of ``key``: itself, or the only ``<prefix>/key``; None if absent."""
+    names = {k for r in records for k in r}
+    if key in names:
+        return key
+    matches = sorted(k for k in names if k.rsplit('/', 1)[-1] == key)
+    if len(matches) > 1:
+        raise ValueError(f'{path}: key {key!r} is ambiguous ({matches}); pass the full name.')
+    return matches[0] if matches else None
+
+
+def load_series(path: str, key: str) -> Tuple[np.ndarray, np.ndarray]:
+    """Steps and values of one scalar in a log, in file order.
+
+    A resumed run logs in a new timestamp folder; when one file holds a step twice (e.g. a
+    restarted run appended to it) the last value wins.
+
+    Args:
+        path (str): ``scalars.json`` (or ``<timestamp>.json``) of a run.
+        key (str): Scalar name, e.g. 'loss' or 'mIoU'.
+
+    Returns:
+        tuple[np.ndarray, np.ndarray]: int64 steps (sorted, unique) and float64 values; both
+        empty when the key is not in the log.
+    """
+    records = read_log(path)
+    name = resolve_key(records, key, path)
+    by_step: Dict[int, float] = {}
+    if name is not None:
+        for number, r in enumerate(records, 1):
+            if name not in r:
+                continue
+            if 'step' not in r:
+                raise ValueError(f'{path}: line {number} has {name!r} but no "step".')
+            value = r[name]
+            by_step[int(r['step'])] = float('nan') if value is None else float(value)
+    steps = np.array(sorted(by_step), dtype=np.int64)
+    values = np.array([by_step[s] for s in steps], dtype=np.float64)
+    return steps, values
+
+
+def default_label(path: str) -> str:
+    """``<work_dir>/<timestamp>`` for ``.../<work_dir>/<timestamp>/vis_data/x.json``."""
+    parts = osp.normpath(osp.abspath(path)).split(os.sep)
+    if len(parts) >= 4 and parts[-2] == 'vis_data':
+        return f'{parts[-4]}/{parts[-3]}'
+    return osp.splitext(osp.basename(path))[0]
+
+
+def plot_curves(paths: Sequence[str], keys: Sequence[str], out: str,
+                labels: Optional[Sequence[str]] = None, title: Optional[str] = None) -> str:
+    """One panel per key, one line per log; writes ``out`` (format from its extension)."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    labels = list(labels) if labels else [default_label(p) for p in paths]
+    if len(labels) != len(paths):
+        raise ValueError(f'{len(labels)} legend labels for {len(paths)} logs.')
+    fig, axes = plt.subplots(len(keys), 1, figsize=(8, 2.8 * len(keys)), squeeze=False)
+    for ax, key in zip(axes[:, 0], keys):
+        plotted = 0
+        for path, label in zip(paths, labels):
+            steps, values = load_series(path, key)
+            if len(steps) == 0:
+                print(f'analyze_logs: {key!r} is not in {path}', file=sys.stderr)
+                continue
+            marker = 'o' if len(steps) < 30 else None
+            ax.plot(steps, values, label=label, marker=marker, markersize=3)
+            plotted += 1
+        if plotted == 0:
+            plt.close(fig)
+            known = sorted({k for p in paths for r in read_log(p) for k in r})
+            raise KeyError(f'Key {key!r} is in none of the logs; logged keys: {known}.')
+        ax.set_ylabel(key)
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize='small')
+    axes[-1, 0].set_xlabel('iteration')
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    os.makedirs(osp.dirname(osp.abspath(out)), exist_ok=True)
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+    return out
+
+
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description='Analyse MMEngine scalar logs')
+    sub = parser.add_subparsers(dest='command', required=True)
+    plot = sub.add_parser('plot', help='plot scalars against the iteration')
+    plot.add_argument('logs', nargs='+', help='vis_data/scalars.json files')
+    plot.add_argument('--keys', nargs='+', default=['loss'], help='scalars to plot')
+    plot.add_argument('--legend', nargs='+', help='one label per log')
+    plot.add_argument('--title', help='figure title')
+    plot.add_argument('--out', required=True, help='output image, e.g. curves.png')
+    return parser.parse_args(argv)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> None:
+    args = parse_args(argv)
+    if args.command == 'plot':
+        out = plot_curves(args.logs, args.keys, args.out, args.legend, args.title)
+        print(f'curves written to {out}')
+
+
+if __name__ == '__main__':
+    main()
