@@ -1,1 +1,1 @@
-from . import depth_metric  # noqa: F401
+from . import class_iou_metric, depth_metric  # noqa: F401

@@ -1,0 +1,59 @@
+# Cityscapes with metric depth from disparity + camera calibration (DESIGN.md §1).
+# Expected layout under data_root: leftImg8bit/, gtFine/ (with *_labelTrainIds.png from
+# mmseg's tools/dataset_converters/cityscapes.py), disparity/, camera/.
+dataset_type = 'CityscapesDepthDataset'
+data_root = 'data/cityscapes/'
+img_scale = (1024, 512)
+crop_size = (512, 512)
+max_depth = 80.0
+
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadOptionalAnnotations'),
+    dict(type='LoadCityscapesDepth', max_depth=max_depth),
+    dict(type='RandomResize', scale=img_scale, ratio_range=(0.5, 2.0), keep_ratio=True),
+    dict(type='RandomCrop', crop_size=crop_size, cat_max_ratio=0.75),
+    dict(type='RandomFlip', prob=0.5),
+    dict(type='PhotoMetricDistortion'),
+    dict(type='PackSegInputs'),
+]
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='Resize', scale=img_scale, keep_ratio=True),
+    # Labels and depth are loaded after Resize: metrics are computed at full resolution.
+    dict(type='LoadOptionalAnnotations'),
+    dict(type='LoadCityscapesDepth', max_depth=max_depth),
+    dict(type='PackSegInputs'),
+]
+
+train_dataloader = dict(
+    batch_size=2,
+    num_workers=4,
+    persistent_workers=True,
+    sampler=dict(type='InfiniteSampler', shuffle=True),
+    dataset=dict(
+        type=dataset_type,
+        data_root=data_root,
+        data_prefix=dict(
+            img_path='leftImg8bit/train', seg_map_path='gtFine/train',
+            depth_path='disparity/train', camera_path='camera/train'),
+        pipeline=train_pipeline))
+val_dataloader = dict(
+    batch_size=1,
+    num_workers=4,
+    persistent_workers=True,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    dataset=dict(
+        type=dataset_type,
+        data_root=data_root,
+        data_prefix=dict(
+            img_path='leftImg8bit/val', seg_map_path='gtFine/val',
+            depth_path='disparity/val', camera_path='camera/val'),
+        pipeline=test_pipeline))
+test_dataloader = val_dataloader
+
+val_evaluator = [
+    dict(type='ClassIoUMetric', iou_metrics=['mIoU']),
+    dict(type='StreamingDepthMetric', max_depth=max_depth),
+]
+test_evaluator = val_evaluator

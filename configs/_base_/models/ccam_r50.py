@@ -1,0 +1,61 @@
+# Joint model of DESIGN.md §2/§7: ResNet-50-V1c (output stride 8) -> CCAM neck -> DeepLabV3+
+# segmentation head + DeepLabV3+-style depth head.
+norm_cfg = dict(type='SyncBN', requires_grad=True)
+data_preprocessor = dict(
+    type='SegDepthDataPreProcessor',
+    mean=[123.675, 116.28, 103.53],
+    std=[58.395, 57.12, 57.375],
+    bgr_to_rgb=True,
+    pad_val=0,
+    seg_pad_val=255,
+    depth_pad_val=0)
+model = dict(
+    type='SegDepthEncoderDecoder',
+    data_preprocessor=data_preprocessor,
+    pretrained='open-mmlab://resnet50_v1c',
+    backbone=dict(
+        type='ResNetV1c',
+        depth=50,
+        num_stages=4,
+        out_indices=(0, 1, 2, 3),
+        dilations=(1, 1, 2, 4),
+        strides=(1, 2, 1, 1),
+        norm_cfg=norm_cfg,
+        norm_eval=False,
+        style='pytorch',
+        contract_dilation=True),
+    neck=dict(
+        type='CCAMNeck',
+        in_channels=[256, 512, 1024, 2048],
+        levels=(0, 3),
+        adapter_channels=None,
+        norm_cfg=norm_cfg,
+        attention=dict(type='CrossChannelAttention')),
+    decode_head=dict(
+        type='DepthwiseSeparableASPPHead',
+        in_channels=2048,
+        in_index=3,
+        channels=512,
+        dilations=(1, 12, 24, 36),
+        c1_in_channels=256,
+        c1_channels=48,
+        dropout_ratio=0.1,
+        num_classes=19,
+        norm_cfg=norm_cfg,
+        align_corners=False,
+        loss_decode=dict(type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0)),
+    depth_head=dict(
+        type='DepthHead',
+        in_channels=2048,
+        in_index=3,
+        channels=512,
+        dilations=(1, 12, 24, 36),
+        c1_in_channels=256,
+        c1_channels=48,
+        norm_cfg=norm_cfg,
+        align_corners=False,
+        min_depth=0.1,
+        max_depth=80.0,
+        loss_decode=dict(type='SiLogLoss', loss_weight=1.0)),
+    train_cfg=dict(),
+    test_cfg=dict(mode='whole'))

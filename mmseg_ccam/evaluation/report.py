@@ -1,0 +1,57 @@
+"""Turn the metrics dict of ``runner.test()`` into the flat JSON and the printed table."""
+import math
+from typing import Dict, List, Optional
+
+SEG_KEYS = ('mIoU', 'aAcc', 'mAcc')
+DEPTH_KEYS = ('abs_rel', 'sq_rel', 'rmse', 'rmse_log', 'silog', 'log10', 'd1', 'd2', 'd3')
+# Keys every ``tools/test.py --out`` JSON carries (null when the model lacks that task).
+REQUIRED_KEYS = ('mIoU', 'aAcc', 'mAcc', 'abs_rel', 'sq_rel', 'rmse', 'rmse_log', 'silog', 'd1',
+                 'd2', 'd3')
+CLASS_PREFIX = 'IoU.'
+
+
+def flatten_metrics(metrics: Dict[str, float]) -> Dict[str, Optional[float]]:
+    """Strip evaluator prefixes (``depth/abs_rel`` -> ``abs_rel``) and fill missing keys.
+
+    MMEngine prefixes metric names with a metric's ``prefix``; the JSON written by
+    ``tools/test.py`` uses bare names so that files from different configs line up.
+    """
+    flat: Dict[str, Optional[float]] = {}
+    for key, value in metrics.items():
+        name = key.split('/', 1)[-1]
+        if name in flat:
+            raise ValueError(f'Metric {name!r} is reported twice ({key!r}); give the metrics '
+                             'distinct names or prefixes.')
+        flat[name] = float(value) if value is not None else None
+    for key in REQUIRED_KEYS:
+        flat.setdefault(key, None)
+    return flat
+
+
+def _fmt(value: Optional[float], digits: int = 4) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return '-'
+    return f'{value:.{digits}f}'
+
+
+def _table(header: List[str], rows: List[List[str]]) -> str:
+    widths = [max(len(r[i]) for r in [header] + rows) for i in range(len(header))]
+    line = '+' + '+'.join('-' * (w + 2) for w in widths) + '+'
+
+    def row(cells: List[str]) -> str:
+        return '| ' + ' | '.join(c.rjust(w) for c, w in zip(cells, widths)) + ' |'
+
+    return '\n'.join([line, row(header), line] + [row(r) for r in rows] + [line])
+
+
+def format_metrics_table(flat: Dict[str, Optional[float]]) -> str:
+    """One text table with both tasks: summary rows, then per-class IoU.
+
+    Args:
+        flat (dict): Output of :func:`flatten_metrics`.
+    """
+    rows = [['segmentation', key, _fmt(flat.get(key), 2)] for key in SEG_KEYS]
+    rows += [['depth', key, _fmt(flat.get(key))] for key in DEPTH_KEYS if key in flat]
+    rows += [['IoU', key[len(CLASS_PREFIX):], _fmt(value, 2)]
+             for key, value in flat.items() if key.startswith(CLASS_PREFIX)]
+    return _table(['task', 'metric', 'value'], rows)

@@ -1,0 +1,74 @@
+"""Evaluate a checkpoint on both tasks and print one table (MMSegmentation's CLI).
+
+Examples::
+
+    python tools/test.py configs/ccam/ccam_r18_synthcity.py work_dirs/x/iter_1000.pth \
+        --out metrics.json
+    python tools/test.py CONFIG CKPT --show-dir vis/
+"""
+import argparse
+import json
+import os
+import os.path as osp
+
+from mmengine.config import DictAction
+from mmengine.dist import is_main_process
+from mmengine.runner import Runner
+from mmseg.registry import RUNNERS
+
+import mmseg_ccam  # noqa: F401  (registers components, checkpoint allow-list)
+from mmseg_ccam.evaluation.report import flatten_metrics, format_metrics_table
+from mmseg_ccam.utils import init_cpu_distributed, load_config
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description='Test a segmentation + depth model')
+    parser.add_argument('config', help='test config file path')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('--work-dir', help='directory for the evaluation log')
+    parser.add_argument('--out', help='write the metrics as one flat JSON object to this file')
+    parser.add_argument('--show-dir', help='write a visualisation PNG per image to this dir')
+    parser.add_argument('--wait-time', type=float, default=0, help='interval of --show (s)')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config entries, e.g. test_dataloader.batch_size=2')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
+                        default='none', help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args()
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
+
+
+def enable_show_dir(cfg, show_dir: str, wait_time: float) -> None:
+    hooks = cfg.default_hooks
+    if 'visualization' not in hooks:
+        raise KeyError('--show-dir needs default_hooks.visualization (SegVisualizationHook) in '
+                       'the config.')
+    hooks.visualization.update(draw=True, interval=1, wait_time=wait_time)
+    cfg.visualizer.save_dir = show_dir
+
+
+def main() -> None:
+    args = parse_args()
+    if not osp.isfile(args.checkpoint):
+        raise FileNotFoundError(f'Checkpoint {args.checkpoint!r} does not exist.')
+    cfg = load_config(args)
+    cfg.load_from = args.checkpoint
+    if args.show_dir:
+        enable_show_dir(cfg, args.show_dir, args.wait_time)
+    init_cpu_distributed(cfg)
+    runner = RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(cfg)
+    metrics = runner.test()
+    if not is_main_process():
+        return
+    flat = flatten_metrics(metrics)
+    print(format_metrics_table(flat))
+    if args.out:
+        os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
+        with open(args.out, 'w', encoding='utf-8') as f:
+            json.dump(flat, f, indent=2)
+        print(f'metrics written to {args.out}')
+
+
+if __name__ == '__main__':
+    main()
