@@ -229,3 +229,26 @@ def test_pipeline_unlabeled_frame(tmp_path):
     assert np.all(sample.gt_sem_seg.data.numpy() == 255)
     assert sample.gt_sem_seg.data.shape == (1,) + img.shape[:2]
     assert set(np.unique(sample.gt_depth_map.data.numpy())) <= set(lut.tolist())
+
+
+def test_loading_after_resize_keeps_original_resolution(tmp_path):
+    # Evaluation convention: labels and depth are loaded after Resize, at full resolution.
+    info, lut, img = _frame(tmp_path)
+    with DefaultScope.overwrite_default_scope('mmseg'):
+        pipeline = Compose([dict(type='LoadImageFromFile'),
+                            dict(type='Resize', scale=(96, 64), keep_ratio=True),
+                            dict(type='LoadCityscapesDepth')])
+        out = pipeline(dict(info))
+    assert out['img'].shape[:2] == (64, 96)
+    assert out['gt_depth_map'].shape == img.shape[:2]
+    assert set(np.unique(out['gt_depth_map'])) <= set(lut.tolist())
+
+
+def test_loading_after_a_crop_is_refused(tmp_path):
+    info, _, _ = _frame(tmp_path)
+    with DefaultScope.overwrite_default_scope('mmseg'):
+        pipeline = Compose([dict(type='LoadImageFromFile'),
+                            dict(type='RandomCrop', crop_size=(16, 16)),
+                            dict(type='LoadCityscapesDepth')])
+        with pytest.raises(ValueError, match='before geometric transforms'):
+            pipeline(dict(info))

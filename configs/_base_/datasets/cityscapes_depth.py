@@ -54,6 +54,6 @@ test_dataloader = val_dataloader
 
 val_evaluator = [
     dict(type='ClassIoUMetric', iou_metrics=['mIoU']),
-    dict(type='StreamingDepthMetric', max_depth=max_depth),
+    dict(type='StreamingDepthMetric', max_depth_eval=max_depth),
 ]
 test_evaluator = val_evaluator

@@ -4,7 +4,7 @@ optim_wrapper = dict(
     type='OptimWrapper',
     optimizer=dict(type='AdamW', lr=1e-3, betas=(0.9, 0.999), weight_decay=0.01),
     clip_grad=dict(max_norm=10.0, norm_type=2))
-max_iters = 1500
+max_iters = 1000
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.1, begin=0, end=50, by_epoch=False),
     dict(type='PolyLR', eta_min=1e-5, power=0.9, begin=50, end=max_iters, by_epoch=False),
@@ -20,6 +20,3 @@ default_hooks = dict(
                     max_keep_ckpts=2),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     visualization=dict(type='SegVisualizationHook'))
-# CPU runs: gloo for torchrun/Slurm, no cudnn.
-env_cfg = dict(cudnn_benchmark=False, dist_cfg=dict(backend='gloo'))
-randomness = dict(seed=0)

@@ -68,6 +68,14 @@ def parse_camera_json(content: bytes, path: str) -> Tuple[float, float]:
     return values[0], values[1]
 
 
+def _only_resized(results: dict, size: tuple) -> bool:
+    """Whether the image differs from the original ``size`` (H, W) by a resize alone."""
+    scale = results.get('scale_factor')
+    if scale is None or results.get('flip', False):
+        return False
+    h, w = results['img_shape'][:2]
+    return abs(size[0] * scale[1] - h) <= 1 and abs(size[1] * scale[0] - w) <= 1
+
 @TRANSFORMS.register_module()
 class LoadCityscapesDepth(BaseTransform):
     """Load a Cityscapes disparity PNG and its camera JSON as metric depth.
@@ -137,7 +145,11 @@ class LoadCityscapesDepth(BaseTransform):
                 f'{results.get("img_path")} is {ori_shape[0]}x{ori_shape[1]}; both must come '
                 f'from the same frame at the same resolution (fx also depends on it)')
         img_shape = results.get('img_shape')
-        if img_shape is not None and tuple(img_shape[:2]) != size:
+        if img_shape is not None and tuple(img_shape[:2]) != size \
+                and not _only_resized(results, size):
+            # Loading after a plain Resize is the evaluation convention (depth stays at the
+            # original resolution, like mmseg's test pipelines load labels after Resize); after a
+            # crop or flip the depth would no longer line up with the image.
             raise ValueError(
                 f'LoadCityscapesDepth: image {results.get("img_path")} was already reshaped to '
                 f'{tuple(img_shape[:2])} but disparity {depth_path} is {size}; put '

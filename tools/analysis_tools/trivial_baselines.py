@@ -1,0 +1,77 @@
+"""Scores of the two trivial predictors a trained model must beat.
+
+* constant class: every pixel gets the most frequent train class of the training split;
+* mean depth: every pixel gets the mean valid training depth (metres).
+
+Both are scored with the same metrics as ``tools/test.py`` (ClassIoUMetric,
+StreamingDepthMetric) on the evaluation split.
+
+Example::
+
+    python tools/analysis_tools/trivial_baselines.py data/synthcity
+"""
+import argparse
+
+import numpy as np
+import torch
+from mmcv.transforms import Compose
+from mmengine.registry import DefaultScope
+from mmseg.registry import DATASETS
+
+import mmseg_ccam  # noqa: F401
+from mmseg_ccam.evaluation.metrics.class_iou_metric import ClassIoUMetric
+from mmseg_ccam.evaluation.metrics.depth_metric import StreamingDepthMetric
+from mmseg_ccam.evaluation.report import flatten_metrics, format_metrics_table
+
+
+def load_split(data_root: str, split: str) -> list:
+    """Ground-truth label and depth maps of one split, at full resolution."""
+    dataset = DATASETS.build(dict(
+        type='CityscapesDepthDataset', data_root=data_root, lazy_init=False,
+        data_prefix=dict(img_path=f'leftImg8bit/{split}', seg_map_path=f'gtFine/{split}',
+                         depth_path=f'disparity/{split}', camera_path=f'camera/{split}'),
+        pipeline=[]))
+    load = Compose([dict(type='LoadAnnotations'), dict(type='LoadCityscapesDepth')])
+    return [load(dict(dataset.get_data_info(i), seg_fields=[])) for i in range(len(dataset))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('data_root')
+    parser.add_argument('--train-split', default='train')
+    parser.add_argument('--eval-split', default='val')
+    parser.add_argument('--max-depth', type=float, default=80.0)
+    args = parser.parse_args()
+
+    with DefaultScope.overwrite_default_scope('mmseg'):
+        train = load_split(args.data_root, args.train_split)
+        evals = load_split(args.data_root, args.eval_split)
+    classes = DATASETS.get('CityscapesDepthDataset').METAINFO['classes']
+    counts = sum(np.bincount(r['gt_seg_map'][r['gt_seg_map'] != 255].ravel(),
+                             minlength=len(classes)) for r in train)
+    majority = int(np.argmax(counts))
+    depths = np.concatenate([r['gt_depth_map'][r['gt_depth_map'] > 0] for r in train])
+    mean_depth = float(depths.mean())
+
+    iou = ClassIoUMetric(iou_metrics=['mIoU'])
+    iou.dataset_meta = dict(classes=classes)
+    depth = StreamingDepthMetric(max_depth_eval=args.max_depth)
+    for r in evals:
+        gt_seg = torch.from_numpy(r['gt_seg_map'].astype(np.int64))[None]
+        gt_depth = torch.from_numpy(r['gt_depth_map'])[None]
+        sample = dict(pred_sem_seg=dict(data=torch.full_like(gt_seg, majority)),
+                      gt_sem_seg=dict(data=gt_seg),
+                      pred_depth_map=dict(data=torch.full_like(gt_depth, mean_depth)),
+                      gt_depth_map=dict(data=gt_depth))
+        iou.process({}, [sample])
+        depth.process({}, [sample])
+    metrics = {**iou.compute_metrics(iou.results), **depth.compute_metrics(depth.results)}
+    print(f'constant class: {classes[majority]!r}; mean depth: {mean_depth:.2f} m '
+          f'({len(train)} {args.train_split} frames); scored on {len(evals)} '
+          f'{args.eval_split} frames')
+    flat = {k: v for k, v in flatten_metrics(metrics).items() if not k.startswith('IoU.')}
+    print(format_metrics_table(flat))
+
+
+if __name__ == '__main__':
+    main()
