@@ -43,3 +43,9 @@ def test_class_iou_metric_returns_per_class_iou():
     assert out['IoU.a'] == 50.0 and out['IoU.b'] == 50.0
     assert math.isnan(out['IoU.c'])
     assert out['mIoU'] == 50.0
+
+
+def test_float32_values_keep_their_short_form():
+    import numpy as np
+    flat = flatten_metrics({'mIoU': np.float32(0.06), 'abs_rel': np.float64(0.1234567891)})
+    assert flat['mIoU'] == 0.06 and flat['abs_rel'] == 0.1234567891

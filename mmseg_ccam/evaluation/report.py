@@ -2,6 +2,8 @@
 import math
 from typing import Dict, List, Optional
 
+import numpy as np
+
 SEG_KEYS = ('mIoU', 'aAcc', 'mAcc')
 DEPTH_KEYS = ('abs_rel', 'sq_rel', 'rmse', 'rmse_log', 'silog', 'log10', 'd1', 'd2', 'd3')
 # Keys every ``tools/test.py --out`` JSON carries (null when the model lacks that task).
@@ -22,6 +24,9 @@ def flatten_metrics(metrics: Dict[str, float]) -> Dict[str, Optional[float]]:
         if name in flat:
             raise ValueError(f'Metric {name!r} is reported twice ({key!r}); give the metrics '
                              'distinct names or prefixes.')
+        if isinstance(value, np.float32):
+            # str() gives the shortest repr of the float32 (60.0, not 59.99999847...).
+            value = float(str(value))
         flat[name] = float(value) if value is not None else None
     for key in REQUIRED_KEYS:
         flat.setdefault(key, None)
