@@ -101,6 +101,25 @@ def test_mean_std_cells_and_benchmark_dict_forms(tmp_path):
     assert bt.load_benchmarks([str(single)])['single']['latency_ms'].mean == 2.5
 
 
+def test_benchmark_script_json_rows_by_variant(tmp_path):
+    # The layout of ``benchmark.py --json``: run information beside a dict of variants.
+    bench = tmp_path / 'bench.json'
+    bench.write_text(json.dumps({
+        'config': 'ccam.py', 'device': 'cpu', 'shape': [256, 512],
+        'ratios': {'speedup': 1.3},
+        'variants': {'joint': {'params': 2.5e6, 'latency_ms': 10.0},
+                     'no_attention': {'params': 2.4e6, 'latency_ms': 9.5}}}))
+    m1, m2 = tmp_path / 'ccam.json', tmp_path / 'noccam.json'
+    m1.write_text(json.dumps({'mIoU': 50.0}))
+    m2.write_text(json.dumps({'mIoU': 48.0}))
+    md = bt.main([str(m1), str(m2), '--benchmark', str(bench),
+                  '--benchmark-variant', 'joint', 'no_attention'])
+    assert md.splitlines()[2:] == [
+        '| ccam | **50.00** | 2.50 | 10.00 |',
+        '| noccam | 48.00 | **2.40** | **9.50** |',
+    ]
+
+
 def test_bad_inputs_name_the_file(tmp_path):
     bad = tmp_path / 'bad.json'
     bad.write_text(json.dumps({'mIoU': 'high'}))

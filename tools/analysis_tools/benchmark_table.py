@@ -5,8 +5,9 @@ null), or a summary with ``{"mean": m, "std": s, "n": k}`` per metric (as writte
 ``ablation.py``). Benchmark files hold ``params`` and ``flops`` (raw counts, shown in millions
 and billions), ``latency_ms``, ``train_step_ms`` and ``peak_mem_mb`` per model variant, as a
 list of objects with a ``name`` (or ``variant`` / ``config``), as a dict ``{variant: {...}}`` or
-as one object (named after its file). A row takes the entry named by ``--benchmark-variant`` or,
-by default, by the row name.
+as one object (named after its file), or as ``benchmark.py --json`` writes it (the dict under
+``"variants"``: ``joint``, ``no_attention``, ``seg_only``, ``depth_only``). A row takes the
+entry named by ``--benchmark-variant`` or, by default, by the row name.
 
 The best value of each column is bold: highest for mIoU, aAcc, mAcc, IoU.* and d1-d3, lowest for
 the errors, parameters, FLOPs, time and memory (compared as displayed, so ties are all bold;
@@ -131,6 +132,8 @@ def load_benchmarks(paths: Sequence[str]) -> Dict[str, Dict[str, Optional[Stat]]
 
     for path in paths:
         data = load_json(path)
+        if isinstance(data, dict) and isinstance(data.get('variants'), dict):
+            data = data['variants']  # the --json file of benchmark.py: run info + variants
         if isinstance(data, list):
             for i, entry in enumerate(data):
                 name = next((entry[k] for k in NAME_KEYS
