@@ -192,3 +192,28 @@ def test_seg_visualization_hook_saves_through_our_visualizer(tmp_path):
     drawn = cv2.imread(saved)[..., ::-1]
     assert drawn.shape == (8, 18, 3)
     np.testing.assert_array_equal(drawn[:4, :6], image)
+
+
+def test_tensorboard_backend_receives_the_panel(tmp_path):
+    """vis_backends=[TensorboardVisBackend] (MMEngine) logs the same panel as an image event."""
+    pytest.importorskip('tensorboard')
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    vis = VISUALIZERS.build(dict(type='SegDepthLocalVisualizer', name='vis_tensorboard',
+                                 vis_backends=[dict(type='TensorboardVisBackend')],
+                                 save_dir=str(tmp_path), min_depth=1.0, max_depth=16.0))
+    vis.dataset_meta = dict(classes=('a', 'b'), palette=[[200, 0, 0], [0, 0, 200]])
+    image = np.random.default_rng(1).integers(0, 256, (4, 6, 3), dtype=np.uint8)
+    vis.add_datasample('val_frame', image, data_sample=make_sample(), step=3)
+    panel = vis.get_image()
+    vis.close()  # flushes the event file
+    events = glob.glob(osp.join(tmp_path, '**', 'events.out.tfevents.*'), recursive=True)
+    assert len(events) == 1
+    acc = EventAccumulator(events[0], size_guidance={'images': 0})
+    acc.Reload()
+    assert acc.Tags()['images'] == ['val_frame']
+    (event,) = acc.Images('val_frame')
+    assert (event.step, event.height, event.width) == (3, panel.shape[0], panel.shape[1])
+    decoded = cv2.imdecode(np.frombuffer(event.encoded_image_string, np.uint8),
+                           cv2.IMREAD_COLOR)[..., ::-1]
+    np.testing.assert_array_equal(decoded, panel)
