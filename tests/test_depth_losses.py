@@ -1,10 +1,16 @@
-"""BerHuLoss and InverseDepthL1Loss on hand-computed cases; SiLogLoss trap."""
+"""BerHuLoss, InverseDepthL1Loss and SafeSiLogLoss on hand-computed cases; SiLogLoss trap;
+no depth loss takes log(0) or gives a NaN for zero / negative predictions and zero targets."""
+import math
+
+import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from mmseg.registry import MODELS
 
-from mmseg_ccam.models.losses import berhu_loss, inverse_depth_l1_loss
+import mmseg_ccam  # noqa: F401  (registers the losses)
+from mmseg_ccam.models.decode_heads.depth_head import DEPTH_MAPPINGS, logits_to_depth
+from mmseg_ccam.models.losses import berhu_loss, inverse_depth_l1_loss, safe_silog_loss
 
 
 def t(values):
@@ -108,3 +114,85 @@ def test_berhu_bounds_property(pred, target):
     n_valid = int(valid.sum())
     expected_mean = berhu.sum() / max(n_valid, 1)
     assert torch.isclose(berhu_loss(p, g), expected_mean, rtol=1e-5)
+
+
+# ------------------------------------------------- degenerate inputs: never log(0), never NaN
+ALL_LOSSES = ('SiLogLoss', 'SafeSiLogLoss', 'BerHuLoss', 'InverseDepthL1Loss')
+
+
+@pytest.mark.parametrize('name', ALL_LOSSES)
+@pytest.mark.parametrize('fill', [0.0, -3.0])
+def test_zero_and_negative_predictions_give_finite_loss_and_grads(name, fill):
+    loss = MODELS.build(dict(type=name))
+    target = torch.tensor([[[[2.0, 4.0], [0.0, 8.0]]]])  # one invalid (0) pixel
+    pred = torch.full_like(target, fill)
+    pred[0, 0, 1, 1] = 5.0  # a mix of bad and normal predictions
+    pred.requires_grad_()
+    value = loss(pred, target)
+    assert torch.isfinite(value) and float(value) > 0
+    value.backward()
+    assert torch.isfinite(pred.grad).all()
+
+
+@pytest.mark.parametrize('name', ALL_LOSSES)
+def test_zero_targets_give_zero_loss_and_finite_grads(name):
+    loss = MODELS.build(dict(type=name))
+    pred = torch.tensor([[[[0.0, -1.0], [2.0, 1e-9]]]], requires_grad=True)
+    value = loss(pred, torch.zeros(1, 1, 2, 2))
+    assert float(value) == 0.0
+    value.backward()
+    assert torch.isfinite(pred.grad).all()
+
+
+def test_safe_silog_equals_mmseg_silog_where_its_gradient_is_finite():
+    torch.manual_seed(0)
+    target = torch.rand(3, 1, 5, 7) * 40 + 0.5
+    target[:, :, :2] = 0.0  # invalid rows
+    pred = (torch.rand(3, 1, 5, 7) * 40 + 0.5).requires_grad_()
+    ref_pred = pred.detach().clone().requires_grad_()
+    ours = MODELS.build(dict(type='SafeSiLogLoss', loss_weight=0.7))
+    ref = MODELS.build(dict(type='SiLogLoss', loss_weight=0.7))
+    assert ours.loss_name == ref.loss_name == 'loss_silog'
+    a, b = ours(pred, target), ref(ref_pred, target)
+    torch.testing.assert_close(a, b)
+    a.backward()
+    b.backward()
+    torch.testing.assert_close(pred.grad, ref_pred.grad)
+    for reduction in ('none', 'sum'):
+        torch.testing.assert_close(ours(pred, target, reduction_override=reduction),
+                                   ref(ref_pred, target, reduction_override=reduction))
+
+
+def test_safe_silog_hand_computed():
+    # d = log(target / pred) = [log 2, 0]: mean d^2 = log(2)^2 / 2, mean d = log(2) / 2
+    # loss = sqrt(log(2)^2 / 2 - 0.5 * log(2)^2 / 4) = log(2) * sqrt(3 / 8)
+    pred, target = t([1.0, 3.0, 5.0]), t([2.0, 3.0, 0.0])
+    want = math.log(2) * math.sqrt(3 / 8)
+    assert safe_silog_loss(pred, target).item() == pytest.approx(want, rel=1e-6)
+
+
+def test_safe_silog_exact_prediction_has_zero_gradient_not_nan():
+    # mmseg's SiLogLoss gives NaN here (see test_mmseg_silog_counts_all_invalid_samples...)
+    exact = torch.tensor([[[[1.0, 2.0], [3.0, 0.5]]]], requires_grad=True)
+    value = MODELS.build(dict(type='SafeSiLogLoss'))(exact, exact.detach().clone())
+    assert float(value) == 0.0
+    value.backward()
+    assert torch.equal(exact.grad, torch.zeros_like(exact))
+
+
+def test_safe_silog_reports_nan_prediction():
+    # mmseg masks a NaN prediction out with the invalid pixels; here the loss is NaN so the
+    # segmentors' non-finite loss check stops training.
+    pred = t([1.0, float('nan'), 2.0])
+    assert math.isnan(safe_silog_loss(pred, t([1.0, 2.0, 3.0])).item())
+    assert safe_silog_loss(pred, t([1.0, 0.0, 3.0])).isfinite()  # NaN at an invalid pixel
+
+
+@pytest.mark.parametrize('mapping', DEPTH_MAPPINGS)
+def test_depth_head_output_is_never_zero(mapping):
+    # The depth head's predictions are what the losses take the log of: even saturated
+    # logits stay within [min_depth, max_depth], so log(pred) is finite.
+    logits = torch.tensor([-1e30, -100.0, 0.0, 100.0, 1e30, float('-inf'), float('inf')])
+    depth = logits_to_depth(logits, mapping, 0.1, 80.0)
+    assert torch.all(depth >= 0.1 - 1e-6) and torch.all(depth <= 80.0 + 1e-4)
+    assert torch.isfinite(depth.log()).all()

@@ -113,6 +113,20 @@ def test_zero_prediction_stays_finite():
     assert got['abs_rel'] == pytest.approx((1 - 1e-7) / 2)
 
 
+@pytest.mark.parametrize('bad', [0.0, -2.0])
+def test_zero_or_negative_predictions_and_zero_targets_stay_finite(bad):
+    # zero targets are excluded (gt > min_depth_eval) even with min_depth_eval=0; zero and
+    # negative predictions are clamped to pred_eps before the logs
+    s = sample([[0.0, 10.0, 0.0, 20.0]], [[bad, bad, 5.0, 20.0]])
+    for metric in (StreamingDepthMetric(min_depth_eval=0.0), StreamingDepthMetric(),
+                   StreamingDepthMetric(average='pixel')):
+        got = run(metric, [s])
+        assert all(math.isfinite(v) for v in got.values()), got
+    # the two valid pixels: prediction pred_eps=1e-6 for gt 10, exact for gt 20
+    assert got['abs_rel'] == pytest.approx((1 - 1e-7) / 2)
+    assert got['d1'] == 0.5
+
+
 def test_images_without_valid_pixels_are_skipped(capsys):
     MMLogger.get_instance('test_depth_metric_skip', log_level='INFO')  # logs to captured stdout
     empty = sample([[0.0, 0.0]], [[3.0, 3.0]])

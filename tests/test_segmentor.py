@@ -91,9 +91,10 @@ def finite_grads(model):
 
 
 @pytest.mark.parametrize('seg, depth, keys', [
-    (True, True, {'decode.loss_ce', 'decode.acc_seg', 'depth.loss_silog', 'depth.loss_berhu'}),
+    (True, True, {'decode.loss_ce', 'decode.acc_seg', 'depth.loss_silog', 'depth.loss_berhu',
+                  'num_no_depth'}),
     (True, False, {'decode.loss_ce', 'decode.acc_seg'}),
-    (False, True, {'depth.loss_silog', 'depth.loss_berhu'}),
+    (False, True, {'depth.loss_silog', 'depth.loss_berhu', 'num_no_depth'}),
 ])
 def test_loss_keys(seg, depth, keys):
     model = build(tiny_cfg(seg=seg, depth=depth)).train()

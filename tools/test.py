@@ -13,12 +13,12 @@ import os.path as osp
 
 from mmengine.config import DictAction
 from mmengine.dist import is_main_process
-from mmengine.runner import Runner
-from mmseg.registry import RUNNERS
 
 import mmseg_ccam  # noqa: F401  (registers components, checkpoint allow-list)
+from mmseg_ccam.engine.checkpoint import IncompatibleCheckpointError
 from mmseg_ccam.evaluation.report import flatten_metrics, format_metrics_table
 from mmseg_ccam.utils import init_cpu_distributed, load_config
+from mmseg_ccam.utils.launch import build_runner, explain_build_errors
 
 
 def parse_args() -> argparse.Namespace:
@@ -57,8 +57,15 @@ def main() -> None:
     if args.show_dir:
         enable_show_dir(cfg, args.show_dir, args.wait_time)
     init_cpu_distributed(cfg)
-    runner = RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(cfg)
-    metrics = runner.test()
+    runner = build_runner(cfg, args.config)
+    try:
+        with explain_build_errors(cfg, args.config):
+            metrics = runner.test()
+    except IncompatibleCheckpointError as err:
+        # e.g. a supervised checkpoint given to a semi-supervised config (no teacher weights)
+        if err.checkpoint is None:
+            err.checkpoint = args.checkpoint
+        raise
     if not is_main_process():
         return
     flat = flatten_metrics(metrics)

@@ -13,11 +13,10 @@ import os
 
 from mmengine.config import DictAction
 from mmengine.logging import print_log
-from mmengine.runner import Runner
-from mmseg.registry import RUNNERS
 
 import mmseg_ccam  # noqa: F401  (registers components, checkpoint allow-list)
 from mmseg_ccam.utils import init_cpu_distributed, load_config
+from mmseg_ccam.utils.launch import build_runner, explain_build_errors
 
 
 def parse_args() -> argparse.Namespace:
@@ -58,8 +57,10 @@ def main() -> None:
         enable_amp(cfg)
     cfg.resume = args.resume
     init_cpu_distributed(cfg)
-    runner = RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(cfg)
-    runner.train()
+    runner = build_runner(cfg, args.config)
+    # The train loop, optimizer wrapper and datasets are built inside train().
+    with explain_build_errors(cfg, args.config):
+        runner.train()
 
 
 if __name__ == '__main__':

@@ -39,6 +39,10 @@ Two problems of the stock stack are solved here:
    writes to. A ``CheckpointHook`` subclass cannot do it: ``Runner.save_checkpoint`` does the
    writing.
 
+   ``AtomicCheckpointRunner.load_checkpoint`` also puts the file name into
+   :class:`IncompatibleCheckpointError`, which the models raise (from ``_load_from_state_dict``,
+   where the name is unknown) when a checkpoint of the other model kind would load nothing.
+
    Caveat kept from ``CheckpointHook``: with ``max_keep_ckpts=1`` the hook deletes the old
    checkpoint *before* saving the new one, so keep ``max_keep_ckpts >= 2`` (or unset) when a
    usable checkpoint must survive a kill at any moment.
@@ -68,9 +72,36 @@ except ImportError:  # pragma: no cover - numpy 1.x
     from numpy.core import multiarray as _np_multiarray
 
 __all__ = [
-    'MMENGINE_CHECKPOINT_SAFE_GLOBALS', 'AtomicCheckpointRunner', 'history_buffer_statistic',
-    'register_mmengine_safe_globals', 'safe_global_names', 'temporary_checkpoint_name'
+    'MMENGINE_CHECKPOINT_SAFE_GLOBALS', 'AtomicCheckpointRunner', 'IncompatibleCheckpointError',
+    'history_buffer_statistic', 'register_mmengine_safe_globals', 'safe_global_names',
+    'temporary_checkpoint_name'
 ]
+
+_CHECKPOINT_PLACEHOLDER = '{checkpoint}'
+
+
+class IncompatibleCheckpointError(RuntimeError):
+    """A checkpoint does not fit the model (e.g. no ``teacher.*`` weights for a mean teacher).
+
+    Raised inside ``load_state_dict``, where the file name is unknown: the message contains the
+    placeholder ``{checkpoint}``, shown as "the checkpoint" until a caller that knows the file
+    (``AtomicCheckpointRunner.load_checkpoint``, ``tools/test.py``) sets :attr:`checkpoint`.
+
+    Args:
+        message (str): The message, with ``{checkpoint}`` where the file name goes.
+        checkpoint (str, optional): The file name, if known.
+    """
+
+    def __init__(self, message: str, checkpoint: Optional[str] = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.checkpoint = checkpoint
+
+    def __str__(self) -> str:
+        name = f'Checkpoint {self.checkpoint!r}' if self.checkpoint else 'The checkpoint'
+        text = self.message.replace(_CHECKPOINT_PLACEHOLDER, name, 1)
+        return text.replace(_CHECKPOINT_PLACEHOLDER, repr(self.checkpoint or 'CHECKPOINT'))
+
 
 _DEFAULT_HISTORY_STATISTICS = frozenset({'min', 'max', 'current', 'mean'})
 
@@ -181,8 +212,20 @@ class AtomicCheckpointRunner(Runner):
     stale ``.tmp`` that the next save of the same name overwrites. Non-local backends (e.g.
     ``s3://``) and the deprecated ``file_client_args`` path are delegated unchanged.
 
+    ``load_checkpoint`` (used by ``load_from``, ``--resume`` and ``tools/test.py``) adds the file
+    name to :class:`IncompatibleCheckpointError`.
+
     Enable it with ``runner_type = 'AtomicCheckpointRunner'`` in the config.
     """
+
+    def load_checkpoint(self, filename: str, *args, **kwargs) -> dict:
+        """``Runner.load_checkpoint``; :class:`IncompatibleCheckpointError` gets the file name."""
+        try:
+            return super().load_checkpoint(filename, *args, **kwargs)
+        except IncompatibleCheckpointError as err:
+            if err.checkpoint is None:
+                err.checkpoint = str(filename)
+            raise
 
     @master_only
     def save_checkpoint(self,

@@ -95,7 +95,9 @@ class StreamingDepthMetric(BaseMetric):
     Predictions are clamped to at least ``pred_eps`` before the logs: a prediction of 0 (or
     below) would make ``log`` -inf and turn rmse_log/silog/log10 of the whole set into inf/NaN;
     the clamp keeps such a pixel a large, finite error. Any prediction >= ``pred_eps`` is
-    untouched, so results equal mmseg's whenever mmseg's are finite.
+    untouched, so results equal mmseg's whenever mmseg's are finite. Ground truth enters only
+    where ``gt > min_depth_eval >= 0``, so ``log(gt)`` never sees 0 either (0 = no measurement).
+    A NaN / inf *prediction* is not hidden: it makes the metrics NaN / inf.
 
     Images without a single valid pixel are skipped; their number is logged.
 
@@ -115,6 +117,11 @@ class StreamingDepthMetric(BaseMetric):
         format_only (bool): Only write predictions (no ground truth needed). Defaults to False.
         collect_device (str): ``'cpu'`` or ``'gpu'``. Defaults to ``'cpu'``.
         prefix (str, optional): Prefix of the metric names. Defaults to None.
+        collect_dir (str, optional): Directory for collecting results across ranks on CPU
+            (``BaseMetric``). Defaults to None.
+
+    Any other argument raises ``TypeError`` (a misspelled one, e.g. ``max_depth_evl``, is not
+    silently ignored as ``**kwargs`` would).
     """
     METRICS = ('d1', 'd2', 'd3', 'abs_rel', 'sq_rel', 'rmse', 'rmse_log', 'log10', 'silog')
 
@@ -129,8 +136,8 @@ class StreamingDepthMetric(BaseMetric):
                  format_only: bool = False,
                  collect_device: str = 'cpu',
                  prefix: Optional[str] = None,
-                 **kwargs) -> None:
-        super().__init__(collect_device=collect_device, prefix=prefix)
+                 collect_dir: Optional[str] = None) -> None:
+        super().__init__(collect_device=collect_device, prefix=prefix, collect_dir=collect_dir)
         if depth_metrics is None:
             self.metrics: List[str] = list(self.METRICS)
         else:

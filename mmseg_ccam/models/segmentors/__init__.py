@@ -1,4 +1,9 @@
+from .cfg_check import ConfigKeyError, check_cfg_keys
+from .loss_guard import FiniteLossGuardMixin, NonFiniteLossError, check_finite_losses
 from .seg_depth_encoder_decoder import SegDepthEncoderDecoder
 
-__all__ = ['SegDepthEncoderDecoder']
-from . import mean_teacher_seg_depth  # noqa: F401
+__all__ = [
+    'SegDepthEncoderDecoder', 'ConfigKeyError', 'check_cfg_keys', 'FiniteLossGuardMixin',
+    'NonFiniteLossError', 'check_finite_losses'
+]
+from . import mean_teacher_seg_depth  # noqa: F401, E402

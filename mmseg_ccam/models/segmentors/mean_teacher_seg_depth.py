@@ -1,10 +1,13 @@
 """Mean-teacher semi-supervised training of a joint segmentation + depth segmentor (DESIGN §6)."""
 import copy
+import logging
 from typing import Dict, List, Optional, Tuple, Union
 
 import torch
 import torch.nn.functional as F
+from mmengine.logging import print_log
 from mmengine.model import BaseModel
+from mmengine.runner.checkpoint import _load_checkpoint
 from mmengine.structures import PixelData
 from mmseg.models.utils import resize
 from mmseg.registry import MODELS
@@ -21,7 +24,13 @@ from torch import Tensor
 
 from mmseg_ccam.augmentation.affine_mix import affine_mix_batch
 from mmseg_ccam.augmentation.color_aug import color_aug_batch
-from mmseg_ccam.models.segmentors.seg_depth_encoder_decoder import scale_losses
+from mmseg_ccam.engine.checkpoint import IncompatibleCheckpointError
+from mmseg_ccam.models.segmentors.cfg_check import check_cfg_keys
+from mmseg_ccam.models.segmentors.loss_guard import FiniteLossGuardMixin
+from mmseg_ccam.models.segmentors.seg_depth_encoder_decoder import (
+    count_samples_without_depth,
+    scale_losses,
+)
 
 __all__ = ['MeanTeacherSegDepth', 'split_labeled', 'parse_semi_train_cfg']
 
@@ -34,6 +43,9 @@ _COLOR_AUG_OPTIONAL = ('channel_order', 'value_range')
 _TRAIN_DEFAULTS = dict(tau=0.968, sup_weight=1.0, unsup_seg_weight=1.0, unsup_depth_weight=1.0,
                        color_depth_weight=1.0, affine_mix=_AFFINE_MIX_DEFAULTS,
                        color_aug=_COLOR_AUG_DEFAULTS)
+_TEST_KEYS = ('eval_model', )
+_INIT_CFG_KEYS = ('type', 'checkpoint', 'map_location')
+_MAX_KEYS_SHOWN = 5
 
 
 def _merge_sub_cfg(name: str, given: Optional[dict], defaults: dict,
@@ -44,10 +56,8 @@ def _merge_sub_cfg(name: str, given: Optional[dict], defaults: dict,
     if not isinstance(given, dict):
         raise TypeError(f'MeanTeacherSegDepth: semi_train_cfg.{name} must be a dict or None, '
                         f'got {type(given).__name__}.')
-    unknown = [k for k in given if k not in defaults and k not in optional]
-    if unknown:
-        raise KeyError(f'MeanTeacherSegDepth: unknown key(s) {unknown} in semi_train_cfg.{name}; '
-                       f'allowed: {sorted(list(defaults) + list(optional))}.')
+    check_cfg_keys(given, list(defaults) + list(optional),
+                   f'MeanTeacherSegDepth semi_train_cfg.{name}')
     return {**defaults, **dict(given)}
 
 
@@ -61,10 +71,7 @@ def parse_semi_train_cfg(cfg: Optional[dict]) -> dict:
         dict: All keys of the defaults; ``affine_mix`` / ``color_aug`` are dicts or None.
     """
     cfg = dict(cfg or {})
-    unknown = [k for k in cfg if k not in _TRAIN_DEFAULTS]
-    if unknown:
-        raise KeyError(f'MeanTeacherSegDepth: unknown key(s) {unknown} in semi_train_cfg; '
-                       f'allowed: {sorted(_TRAIN_DEFAULTS)}.')
+    check_cfg_keys(cfg, _TRAIN_DEFAULTS, 'MeanTeacherSegDepth semi_train_cfg')
     out = {k: cfg.get(k, v) for k, v in _TRAIN_DEFAULTS.items()}
     out['affine_mix'] = _merge_sub_cfg('affine_mix', out['affine_mix'], _AFFINE_MIX_DEFAULTS)
     out['color_aug'] = _merge_sub_cfg('color_aug', out['color_aug'], _COLOR_AUG_DEFAULTS,
@@ -93,7 +100,7 @@ def split_labeled(data_samples: SampleList,
 
 
 @MODELS.register_module()
-class MeanTeacherSegDepth(BaseModel):
+class MeanTeacherSegDepth(FiniteLossGuardMixin, BaseModel):
     """Mean teacher around a :class:`SegDepthEncoderDecoder` (student + EMA teacher).
 
     .. code:: text
@@ -114,6 +121,18 @@ class MeanTeacherSegDepth(BaseModel):
     inputs' device seeded from torch's global RNG at every step, so MMEngine's ``randomness``
     seed makes a run reproducible.
 
+    Training stops with :class:`NonFiniteLossError` at the first NaN / inf loss, before the
+    optimizer step and the EMA update (see :mod:`.loss_guard`). ``num_no_depth`` entries of the
+    loss dict (logged, not back-propagated) count the samples without a valid depth pixel.
+
+    Checkpoints must hold ``student.*`` and ``teacher.*`` weights: loading one without the
+    ``teacher.*`` keys (``load_from``, ``--resume``, ``tools/test.py``, ``load_checkpoint``)
+    raises :class:`IncompatibleCheckpointError` naming the missing keys, instead of evaluating or
+    training with a randomly initialised teacher. To start semi-supervised training from a
+    supervised ``SegDepthEncoderDecoder`` checkpoint, set
+    ``init_cfg=dict(type='Pretrained', checkpoint=...)``: :meth:`init_weights` loads it into the
+    student and copies the student into the teacher.
+
     Args:
         segmentor (dict): Config of the student (a ``SegDepthEncoderDecoder`` with both a
             ``decode_head`` and a ``depth_head``). Its ``data_preprocessor`` is used when
@@ -127,7 +146,13 @@ class MeanTeacherSegDepth(BaseModel):
             ``contrast``, ``saturation``, ``hue`` and optionally ``channel_order``,
             ``value_range``; None: no ColorAug loss).
         semi_test_cfg (dict | None): ``eval_model``: 'teacher' (default) or 'student'.
-        init_cfg (dict | None): Initialization config.
+        init_cfg (dict | None): None (the student's own init), or
+            ``dict(type='Pretrained', checkpoint=PATH[, map_location='cpu'])``: the weights of a
+            supervised ``SegDepthEncoderDecoder`` checkpoint, or the ``student.*`` weights of a
+            ``MeanTeacherSegDepth`` checkpoint, are loaded into the student and copied to the
+            teacher by :meth:`init_weights` (MMEngine calls it at the start of ``train``; a
+            ``load_from`` / resume checkpoint then overrides it).
+        check_finite_loss (bool): Stop training at the first non-finite loss. Defaults to True.
 
     Shapes:
         inputs (B, 3, H, W) normalised images; pseudo-labels / confidence (B, H, W);
@@ -139,18 +164,25 @@ class MeanTeacherSegDepth(BaseModel):
                  data_preprocessor: OptConfigType = None,
                  semi_train_cfg: OptConfigType = None,
                  semi_test_cfg: OptConfigType = None,
-                 init_cfg: OptMultiConfig = None) -> None:
+                 init_cfg: OptMultiConfig = None,
+                 check_finite_loss: bool = True) -> None:
         segmentor = copy.deepcopy(dict(segmentor))
         seg_preprocessor = segmentor.pop('data_preprocessor', None)
         if data_preprocessor is None:
             data_preprocessor = seg_preprocessor
+        if init_cfg is not None:
+            if not (isinstance(init_cfg, dict) and init_cfg.get('type') == 'Pretrained'
+                    and init_cfg.get('checkpoint')):
+                raise ValueError(
+                    "MeanTeacherSegDepth: init_cfg must be None or dict(type='Pretrained', "
+                    f'checkpoint=PATH), got {init_cfg!r}. Initialise parts of the network with '
+                    'init_cfg inside model.segmentor instead.')
+            check_cfg_keys(init_cfg, _INIT_CFG_KEYS, 'MeanTeacherSegDepth init_cfg')
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        self.check_finite_loss = bool(check_finite_loss)
         self.semi_train_cfg = parse_semi_train_cfg(semi_train_cfg)
         semi_test_cfg = dict(semi_test_cfg or {})
-        unknown = [k for k in semi_test_cfg if k != 'eval_model']
-        if unknown:
-            raise KeyError(f'MeanTeacherSegDepth: unknown key(s) {unknown} in semi_test_cfg; '
-                           "allowed: ['eval_model'].")
+        check_cfg_keys(semi_test_cfg, _TEST_KEYS, 'MeanTeacherSegDepth semi_test_cfg')
         eval_model = semi_test_cfg.get('eval_model', 'teacher')
         if eval_model not in ('teacher', 'student'):
             raise ValueError("MeanTeacherSegDepth: semi_test_cfg.eval_model must be 'teacher' or "
@@ -177,9 +209,82 @@ class MeanTeacherSegDepth(BaseModel):
         return self
 
     def init_weights(self) -> None:
-        """Initialise the student and start the teacher as an exact copy of it."""
-        self.student.init_weights()
+        """Initialise the student (its own init, or the ``Pretrained`` checkpoint of
+        ``init_cfg``) and start the teacher as an exact copy of it."""
+        if self.init_cfg is None:
+            self.student.init_weights()
+        else:
+            self.load_student_weights(self.init_cfg['checkpoint'],
+                                      self.init_cfg.get('map_location', 'cpu'))
         self.teacher.load_state_dict(self.student.state_dict())
+
+    def load_student_weights(self, filename: str, map_location: str = 'cpu') -> None:
+        """Load the student from a supervised ``SegDepthEncoderDecoder`` checkpoint, or from the
+        ``student.*`` weights of a ``MeanTeacherSegDepth`` checkpoint.
+
+        Raises:
+            IncompatibleCheckpointError: if student weights are missing from the file.
+        """
+        ckpt = _load_checkpoint(filename, map_location=map_location)
+        state = ckpt.get('state_dict', ckpt) if isinstance(ckpt, dict) else ckpt
+        state = {(k[len('module.'):] if k.startswith('module.') else k): v
+                 for k, v in state.items()}
+        if any(k.startswith('student.') for k in state):
+            state = {k[len('student.'):]: v for k, v in state.items() if k.startswith('student.')}
+        own = self.student.state_dict()
+        expected = [k for k in own if 'num_batches_tracked' not in k]
+        missing = [k for k in expected if k not in state]
+        if missing:
+            raise IncompatibleCheckpointError(
+                f'{{checkpoint}} (model.init_cfg.checkpoint) lacks {len(missing)} of the '
+                f'{len(expected)} student weights, e.g. {missing[:_MAX_KEYS_SHOWN]}: it is not a '
+                'checkpoint of the segmentor in model.segmentor. Use a checkpoint trained with '
+                'the same model config.', checkpoint=str(filename))
+        unexpected = [k for k in state if k not in own]
+        if unexpected:
+            print_log(f'MeanTeacherSegDepth: ignored {len(unexpected)} key(s) of {filename} '
+                      f'that the student does not have, e.g. {unexpected[:_MAX_KEYS_SHOWN]}',
+                      logger='current', level=logging.WARNING)
+        self.student.load_state_dict(state, strict=False)
+        print_log(f'MeanTeacherSegDepth: student initialised from {filename}; the teacher '
+                  'starts as its copy', logger='current')
+
+    def _load_from_state_dict(self, state_dict: dict, prefix: str, *args, **kwargs) -> None:
+        """Refuse a checkpoint without ``teacher.*`` weights.
+
+        MMEngine loads checkpoints non-strictly and only warns about missing keys, which would
+        leave the teacher (the evaluated model, the pseudo-label source) randomly initialised.
+        """
+        expected = [prefix + 'teacher.' + k for k in self.teacher.state_dict()
+                    if 'num_batches_tracked' not in k]
+        missing = [k for k in expected if k not in state_dict]
+        if missing:
+            raise IncompatibleCheckpointError(
+                self._missing_teacher_message(state_dict, prefix, missing, len(expected)))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+    def _missing_teacher_message(self, state_dict: dict, prefix: str, missing: List[str],
+                                 total: int) -> str:
+        shown = missing[:_MAX_KEYS_SHOWN]
+        head = (f'{{checkpoint}} has no weights for {len(missing)} of the {total} '
+                f"'{prefix}teacher.' keys MeanTeacherSegDepth needs (e.g. {shown}). ")
+        use_init = ('To start semi-supervised training from its weights, remove load_from / '
+                    "--resume and set model.init_cfg=dict(type='Pretrained', "
+                    'checkpoint={checkpoint}): the student is loaded from it and copied into '
+                    'the teacher.')
+        has_student = any(k.startswith(prefix + 'student.') for k in state_dict)
+        supervised = [k for k in self.student.state_dict() if 'num_batches_tracked' not in k]
+        if not has_student and any(prefix + k in state_dict for k in supervised):
+            return head + (
+                'It is a checkpoint of the supervised SegDepthEncoderDecoder (keys such as '
+                f'{prefix + supervised[0]!r} without a student./teacher. prefix). To evaluate '
+                'it, use the supervised config it was trained with (tools/test.py '
+                f'SUPERVISED_CONFIG {{checkpoint}}). {use_init}')
+        if has_student and len(missing) == total:
+            return head + ("It holds 'student.' weights only (saved without the EMA teacher). "
+                           + use_init)
+        return head + ('It was saved from a different model or architecture; use the config '
+                       'the checkpoint was trained with.')
 
     @property
     def eval_model(self):
@@ -292,6 +397,8 @@ class MeanTeacherSegDepth(BaseModel):
         pseudo, conf, t_depth = self.teacher_predict(inputs)
         gt_depth = self._stack_gt_depth(data_samples, inputs)
         generator = self._generator(inputs.device)
+        losses = dict(num_no_depth=count_samples_without_depth(
+            data_samples, inputs.device, getattr(self.student.depth_head, 'valid_mask', None)))
 
         img, seg, conf_m, depth_m = inputs, pseudo, conf, gt_depth
         if cfg['affine_mix'] is not None:
@@ -300,7 +407,6 @@ class MeanTeacherSegDepth(BaseModel):
                 extra=conf, extra_depth=gt_depth, **cfg['affine_mix'])
             img, seg, conf_m, depth_m = mixed.img, mixed.seg, mixed.extra[0], mixed.extra_depth[0]
 
-        losses = dict()
         seg_feats, depth_feats = self.student.extract_task_feats(img)
         logits = self._student_seg_logits(seg_feats, size)
         losses['loss_seg'] = self.unsup_seg_loss(logits, seg, conf_m) * cfg['unsup_seg_weight']
@@ -326,6 +432,7 @@ class MeanTeacherSegDepth(BaseModel):
             data_samples (list[SegDataSample]): ``gt_sem_seg`` (all 255 for unlabeled
                 frames), ``gt_depth_map`` where available, metainfo ``has_seg_label``.
         """
+        self.remember_batch(data_samples)
         labeled, unlabeled = split_labeled(data_samples)
         losses = dict()
         if labeled:

@@ -1,6 +1,6 @@
 """Joint semantic segmentation + monocular depth segmentor."""
 import logging
-from typing import Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -22,6 +22,40 @@ from mmseg.utils import (
 )
 from torch import Tensor
 
+from mmseg_ccam.engine.checkpoint import IncompatibleCheckpointError
+from mmseg_ccam.models.segmentors.cfg_check import ConfigKeyError, check_cfg_keys
+from mmseg_ccam.models.segmentors.loss_guard import FiniteLossGuardMixin
+
+TEST_CFG_KEYS = ('mode', 'crop_size', 'stride', 'flip')
+
+
+def count_samples_without_depth(data_samples: SampleList, device: torch.device,
+                                valid_fn: Optional[Callable[[Tensor], Tensor]] = None
+                                ) -> Tensor:
+    """Number of samples whose ``gt_depth_map`` is missing or has no valid pixel.
+
+    Computed on ``device`` without a host sync (a float32 0-dim tensor, so that MMEngine can
+    average and log it).
+
+    Args:
+        data_samples (list[SegDataSample]): The batch.
+        device (torch.device): Device of the result.
+        valid_fn (callable, optional): Valid-pixel mask of a depth map (e.g.
+            ``DepthHead.valid_mask``); defaults to finite and > 0.
+    """
+    if valid_fn is None:
+        def valid_fn(d: Tensor) -> Tensor:
+            return torch.isfinite(d) & (d > 0)
+    has_depth = [
+        valid_fn(ds.gt_depth_map.data).flatten().any() for ds in data_samples
+        if 'gt_depth_map' in ds
+    ]
+    missing = len(data_samples) - len(has_depth)
+    count = torch.full((), float(missing), device=device)
+    if has_depth:
+        count = count + (~torch.stack(has_depth).to(device)).sum().to(torch.float32)
+    return count
+
 
 def scale_losses(losses: Dict[str, object], weight: float) -> Dict[str, object]:
     """Multiply every entry that MMEngine back-propagates (name contains
@@ -38,7 +72,7 @@ def scale_losses(losses: Dict[str, object], weight: float) -> Dict[str, object]:
 
 
 @MODELS.register_module()
-class SegDepthEncoderDecoder(EncoderDecoder):
+class SegDepthEncoderDecoder(FiniteLossGuardMixin, EncoderDecoder):
     """Encoder-decoder for semantic segmentation and monocular depth.
 
     .. code:: text
@@ -63,7 +97,15 @@ class SegDepthEncoderDecoder(EncoderDecoder):
     of each loss config) multiply on top. Samples whose ``gt_sem_seg`` is all
     ignore (255) or missing, or whose ``gt_depth_map`` has no valid pixel or is
     missing, contribute no loss for that task, and a batch with no label for a
-    task gives a finite 0 for it.
+    task gives a finite 0 for it. The loss dict also holds ``num_no_depth``
+    (logged, not a loss): the number of samples of the batch without a valid
+    depth pixel.
+
+    Training stops with :class:`NonFiniteLossError` at the first NaN / inf
+    loss, before the optimizer step (see :mod:`.loss_guard`). Loading a
+    ``MeanTeacherSegDepth`` checkpoint (``student.*`` / ``teacher.*`` keys)
+    raises :class:`IncompatibleCheckpointError` instead of leaving every
+    weight at its initial value.
 
     Outputs:
         - ``mode='predict'``: data samples with ``seg_logits`` (PixelData
@@ -88,10 +130,14 @@ class SegDepthEncoderDecoder(EncoderDecoder):
         train_cfg (dict | None): Training config (passed to the heads).
         test_cfg (dict | None): ``mode`` 'whole' (default) or 'slide' (with
             ``crop_size=(h, w)`` and ``stride=(h, w)``); ``flip=True`` averages
-            with the horizontally flipped image.
+            with the horizontally flipped image. Other keys raise ``KeyError``.
         data_preprocessor (dict | None): e.g. ``SegDepthDataPreProcessor``.
         pretrained (str | None): Backbone checkpoint.
-        init_cfg (dict | None): Initialization config.
+        init_cfg (dict | None): Initialization config. To start from the
+            teacher of a ``MeanTeacherSegDepth`` checkpoint use
+            ``dict(type='Pretrained', checkpoint=..., prefix='teacher.')``.
+        check_finite_loss (bool): Stop training at the first non-finite loss.
+            Defaults to True.
     """
 
     def __init__(self,
@@ -106,7 +152,8 @@ class SegDepthEncoderDecoder(EncoderDecoder):
                  test_cfg: OptConfigType = None,
                  data_preprocessor: OptConfigType = None,
                  pretrained: Optional[str] = None,
-                 init_cfg: OptMultiConfig = None) -> None:
+                 init_cfg: OptMultiConfig = None,
+                 check_finite_loss: bool = True) -> None:
         # EncoderDecoder.__init__ insists on a decode head; build the parts here.
         BaseSegmentor.__init__(self, data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         if decode_head is None and depth_head is None:
@@ -137,6 +184,21 @@ class SegDepthEncoderDecoder(EncoderDecoder):
         self.depth_loss_weight = float(depth_loss_weight)
         self.train_cfg = train_cfg
         self.test_cfg = ConfigDict(test_cfg if test_cfg is not None else dict(mode='whole'))
+        self._check_test_cfg()
+        self.check_finite_loss = bool(check_finite_loss)
+
+    def _check_test_cfg(self) -> None:
+        check_cfg_keys(self.test_cfg, TEST_CFG_KEYS, f'{type(self).__name__} test_cfg')
+        mode = self.test_cfg.get('mode', 'whole')
+        if mode not in ('whole', 'slide'):
+            raise ValueError(f'{type(self).__name__}: test_cfg.mode must be "whole" or "slide", '
+                             f'got {mode!r}.')
+        if mode == 'slide':
+            absent = [k for k in ('crop_size', 'stride') if self.test_cfg.get(k) is None]
+            if absent:
+                raise ConfigKeyError(f"{type(self).__name__}: test_cfg.mode='slide' needs "
+                                     f'{absent} as (h, w), e.g. test_cfg=dict(mode='
+                                     "'slide', crop_size=(512, 1024), stride=(341, 682)).")
 
     @property
     def with_depth_head(self) -> bool:
@@ -223,14 +285,19 @@ class SegDepthEncoderDecoder(EncoderDecoder):
                 ``gt_depth_map``.
 
         Returns:
-            dict[str, Tensor]: ``decode.*``, ``aux.*`` and ``depth.*`` entries.
+            dict[str, Tensor]: ``decode.*``, ``aux.*`` and ``depth.*`` entries, and
+            ``num_no_depth`` (samples without a valid depth pixel; logged, not
+            back-propagated) when there is a depth head.
         """
+        self.remember_batch(data_samples)
         seg_feats, depth_feats = self.extract_task_feats(inputs)
         losses = dict()
         if self.with_decode_head:
             losses.update(self.seg_head_loss(seg_feats, data_samples))
         if self.with_depth_head:
             losses.update(self.depth_head_loss(depth_feats, data_samples))
+            losses['num_no_depth'] = count_samples_without_depth(
+                data_samples, inputs.device, getattr(self.depth_head, 'valid_mask', None))
         return losses
 
     # --------------------------------------------------------------- inference
@@ -289,10 +356,8 @@ class SegDepthEncoderDecoder(EncoderDecoder):
     def inference(self, inputs: Tensor, batch_img_metas: List[dict]) -> Dict[str, Tensor]:
         """Whole or sliding-window inference (``test_cfg.mode``), optionally
         averaged with the horizontally flipped image (``test_cfg.flip``)."""
+        self._check_test_cfg()  # test_cfg may have been edited after __init__
         mode = self.test_cfg.get('mode', 'whole')
-        if mode not in ('whole', 'slide'):
-            raise ValueError(f'SegDepthEncoderDecoder: test_cfg.mode must be "whole" or "slide", '
-                             f'got {mode!r}.')
         ori_shape = batch_img_metas[0]['ori_shape']
         if not all(meta['ori_shape'] == ori_shape for meta in batch_img_metas):
             print_log('Image shapes are different in the batch.', logger='current',
@@ -367,6 +432,26 @@ class SegDepthEncoderDecoder(EncoderDecoder):
             data_samples[i].set_data(fields)
         return data_samples
 
+    # ------------------------------------------------------------- checkpoints
+    def _load_from_state_dict(self, state_dict: dict, prefix: str, *args, **kwargs) -> None:
+        """Refuse a ``MeanTeacherSegDepth`` checkpoint: none of its keys would match and
+        MMEngine's non-strict loading would only warn, leaving a randomly initialised model."""
+        own = [prefix + k for k in self.state_dict() if 'num_batches_tracked' not in k]
+        if own and not any(k in state_dict for k in own):
+            semi = [k for k in state_dict
+                    if k.startswith(prefix + 'student.') or k.startswith(prefix + 'teacher.')]
+            if semi:
+                raise IncompatibleCheckpointError(
+                    f'{{checkpoint}} was saved by MeanTeacherSegDepth (keys such as '
+                    f'{semi[0]!r}) and has none of the {len(own)} keys of '
+                    f'{type(self).__name__} (e.g. {own[0]!r}); loading it would leave every '
+                    'weight at its initial value. To evaluate it, use the semi-supervised '
+                    'config it was trained with (tools/test.py SEMI_CONFIG {checkpoint}). To '
+                    'initialise this supervised model from its teacher instead, remove '
+                    "load_from / --resume and set model.init_cfg=dict(type='Pretrained', "
+                    "checkpoint={checkpoint}, prefix='teacher.').")
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
     def _forward(self, inputs: Tensor, data_samples: OptSampleList = None) -> Dict[str, Tensor]:
         """Raw head outputs: ``dict(seg=(B, K, h, w) logits, depth=(B, 1, h, w)
         metres)`` at feature resolution, keys of existing heads only."""
@@ -379,4 +464,6 @@ class SegDepthEncoderDecoder(EncoderDecoder):
         return out
 
 
-__all__ = ['SegDepthEncoderDecoder', 'scale_losses']
+__all__ = [
+    'SegDepthEncoderDecoder', 'scale_losses', 'check_cfg_keys', 'count_samples_without_depth'
+]
