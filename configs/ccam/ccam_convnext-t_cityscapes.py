@@ -1,0 +1,9 @@
+# ccam_r50_cityscapes.py with the model of configs/_base_/models/ccam_convnext-t.py.
+_base_ = [
+    '../_base_/models/ccam_convnext-t.py', '../_base_/datasets/cityscapes_depth.py',
+    '../_base_/default_runtime.py', '../_base_/schedules/schedule_40k.py'
+]
+crop_size = (512, 512)
+model = dict(data_preprocessor=dict(size=crop_size))
+# The backbone lives in MMPretrain's registry (optional extra: pip install mmpretrain).
+custom_imports = dict(imports=['mmseg_ccam', 'mmpretrain.models'], allow_failed_imports=False)
