@@ -354,8 +354,11 @@ def init_cpu_distributed(cfg: Config) -> bool:
         backend = 'gloo'
         cfg.env_cfg.dist_cfg = dict(backend='gloo')
     torch_dist.init_process_group(backend=backend)
-    if cfg.get('model_wrapper_cfg') is None:
-        cfg.model_wrapper_cfg = dict(type='MMDistributedDataParallel', broadcast_buffers=False,
-                                     find_unused_parameters=cfg.get('find_unused_parameters',
-                                                                    False))
+    # Runner.wrap_model passes device_ids=[LOCAL_RANK] as a default argument to every DDP
+    # wrapper; an explicit None overrides it (CPU modules reject device_ids).
+    wrapper = cfg.get('model_wrapper_cfg') or dict(
+        type='MMDistributedDataParallel', broadcast_buffers=False,
+        find_unused_parameters=cfg.get('find_unused_parameters', False))
+    wrapper['device_ids'] = None
+    cfg.model_wrapper_cfg = wrapper
     return True

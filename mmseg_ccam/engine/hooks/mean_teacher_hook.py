@@ -3,6 +3,7 @@ from typing import List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
+from mmengine.dist import all_reduce, get_world_size
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 from mmseg.registry import HOOKS
@@ -111,7 +112,11 @@ class MeanTeacherHook(Hook):
 
     The model (unwrapped from DDP when wrapped) must expose ``teacher`` and ``student``, two
     ``nn.Module`` s of identical structure. With DDP every rank applies the same update to the
-    same (synchronised) student, so teachers stay identical across ranks without communication.
+    same (synchronised) student parameters. The student's buffers (BN running statistics) are
+    per rank under plain BN (MMEngine's DDP does not broadcast buffers), so after each update the
+    teacher's floating-point buffers are averaged over the ranks (one all-reduce of the BN
+    statistics): the teacher is then identical on every rank. Under SyncBN they are already
+    equal and the average leaves them so.
     The model should freeze the teacher in its ``__init__``: DDP registers the parameters that
     require grad when it wraps the model, which is before any hook runs.
 
@@ -220,4 +225,16 @@ class MeanTeacherHook(Hook):
         m = ema_momentum(done // self.interval - 1, self.momentum)
         ema_update_(self._teacher_params, self._student_params, self._teacher_buffers,
                     self._student_buffers, m)
+        self._average_float_buffers_over_ranks()
         runner.message_hub.update_scalar('train/teacher_momentum', m)
+
+    def _average_float_buffers_over_ranks(self) -> None:
+        """Average the teacher's floating-point buffers over the ranks (no-op on one rank)."""
+        world_size = get_world_size()
+        buffers = [b for b in self._teacher_buffers if b.is_floating_point()]
+        if world_size == 1 or not buffers:
+            return
+        flat = torch.cat([b.reshape(-1) for b in buffers])
+        all_reduce(flat, op='mean')
+        chunks = flat.split([b.numel() for b in buffers])
+        torch._foreach_copy_(buffers, [c.view_as(b) for c, b in zip(chunks, buffers)])
