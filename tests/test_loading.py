@@ -154,6 +154,17 @@ def test_optional_annotations(tmp_path):
     np.testing.assert_array_equal(ours['gt_seg_map'], seg)
     np.testing.assert_array_equal(ours['gt_seg_map'], parent['gt_seg_map'])
     assert ours['seg_fields'] == parent['seg_fields'] == ['gt_seg_map']
+    # reduce_zero_label and label_map are applied exactly like mmseg's LoadAnnotations
+    for extra in (dict(reduce_zero_label=True), dict(label_map={0: 1, 1: 2, 18: 0})):
+        ours = LoadOptionalAnnotations()(dict(labeled, seg_fields=[], **extra))
+        parent = LoadAnnotations()(dict(labeled, seg_fields=[], **extra))
+        np.testing.assert_array_equal(ours['gt_seg_map'], parent['gt_seg_map'])
+    np.testing.assert_array_equal(ours['gt_seg_map'], [[1, 2, 2], [0, 255, 5]])
+    # ids are checked against num_classes (argument, else results['num_classes'])
+    with pytest.raises(ValueError, match=r'seg.png holds ids \[18\] outside .*0\.\.17'):
+        LoadOptionalAnnotations(num_classes=18)(dict(labeled, seg_fields=[]))
+    with pytest.raises(ValueError, match=r'ids \[5, 18\] outside the class range 0\.\.4'):
+        LoadOptionalAnnotations()(dict(labeled, seg_fields=[], num_classes=5))
 
     out = LoadOptionalAnnotations()(dict(seg_map_path=None, img_shape=(5, 7),
                                          reduce_zero_label=False))

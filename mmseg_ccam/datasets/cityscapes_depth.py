@@ -24,6 +24,8 @@ import numpy as np
 from mmseg.datasets import CityscapesDataset
 from mmseg.registry import DATASETS
 
+from . import validation as V
+
 SUBSETS = ('labeled', 'unlabeled', 'all')
 
 
@@ -125,7 +127,12 @@ class CityscapesDepthDataset(CityscapesDataset):
 
     Use :class:`LoadOptionalAnnotations` (not ``LoadAnnotations``) in the pipeline so frames with
     ``seg_map_path=None`` get an all-ignore map, and :class:`LoadCityscapesDepth` for depth. Add
-    ``'has_seg_label'`` to ``PackSegInputs(meta_keys=...)`` if the model needs it.
+    ``'has_seg_label'`` to ``PackSegInputs(meta_keys=...)`` if the model needs it. Each info
+    also holds ``num_classes``, which :class:`LoadOptionalAnnotations` uses to check label ids.
+
+    When the pipeline fails on a frame, the frame's files are checked with
+    :func:`mmseg_ccam.datasets.validation.check_frame` and the error names the bad file(s), as
+    ``tools/check_dataset.py`` would.
 
     Args:
         img_suffix (str): Image suffix. Defaults to ``'_leftImg8bit.png'``.
@@ -145,6 +152,9 @@ class CityscapesDepthDataset(CityscapesDataset):
             Defaults to ``'labeled'``. Without any split argument every frame is labeled.
         with_seg_label (bool): False marks every frame as unlabeled for segmentation (e.g. the
             test split). Defaults to True.
+        check_files (bool): At build time, check that every frame's image, label, disparity and
+            camera file exists (one stat each) and raise an error naming the missing ones.
+            Turn off for slow remote backends. Defaults to True.
         **kwargs: Passed to :class:`mmseg.datasets.BaseSegDataset`.
     """
 
@@ -160,6 +170,7 @@ class CityscapesDepthDataset(CityscapesDataset):
                  split_seed: int = 0,
                  subset: str = 'labeled',
                  with_seg_label: bool = True,
+                 check_files: bool = True,
                  **kwargs) -> None:
         if data_prefix is None:
             data_prefix = dict(img_path='', seg_map_path='')
@@ -189,6 +200,7 @@ class CityscapesDepthDataset(CityscapesDataset):
         self.split_seed = split_seed
         self.subset = subset
         self.with_seg_label = with_seg_label
+        self.check_files = check_files
         super().__init__(
             img_suffix=img_suffix,
             seg_map_suffix=seg_map_suffix,
@@ -226,14 +238,19 @@ class CityscapesDepthDataset(CityscapesDataset):
             entries = parse_split_lines(lines, self.img_suffix)
             if not entries:
                 raise ValueError(f'CityscapesDepthDataset: split_file {path} lists no frame '
-                                 f'(only blank or comment lines)')
+                                 f'(only blank or comment lines); write one frame per line '
+                                 f'(<city>/<city>_<seq>_<frame>) or regenerate it with '
+                                 f'tools/make_splits.py DATA_ROOT --counts N --seed S')
             return match_split_entries(entries, frame_ids, path)
         count = self.num_labeled
         if self.labeled_ratio is not None:
             count = int(round(self.labeled_ratio * len(frame_ids)))
             if count < 1:
-                raise ValueError(f'CityscapesDepthDataset: labeled_ratio={self.labeled_ratio} '
-                                 f'of {len(frame_ids)} frames selects no frame')
+                raise ValueError(
+                    f'CityscapesDepthDataset: labeled_ratio={self.labeled_ratio} of the '
+                    f'{len(frame_ids)} frames under data_root={self.data_root!r} selects no '
+                    f'frame, so the labeled subset is empty; raise labeled_ratio to at least '
+                    f'{0.5 / len(frame_ids):.3g} or give num_labeled instead')
         if count is None:
             return None
         if count > len(frame_ids):
@@ -288,7 +305,68 @@ class CityscapesDepthDataset(CityscapesDataset):
                                    osp.join(camera_dir, fid + self.camera_suffix))
             out.append(info)
         if not out:
-            raise ValueError(f'CityscapesDepthDataset: subset={self.subset!r} of the split is '
-                             f'empty ({len(data_list)} frames, all '
-                             f'{"labeled" if self.subset == "unlabeled" else "unlabeled"})')
+            what = 'labeled' if self.subset == 'unlabeled' else 'unlabeled'
+            raise ValueError(
+                f'CityscapesDepthDataset: subset={self.subset!r} is empty: all '
+                f'{len(data_list)} frames under data_root={self.data_root!r} '
+                f'(data_prefix.img_path={img_dir!r}) are {what} by the split '
+                f'({self._split_description()}). Use a split that leaves some frames '
+                f'{self.subset} (smaller num_labeled / labeled_ratio, or a shorter split_file), '
+                f'or subset=\'all\'.')
+        num_classes = len(self.metainfo.get('classes', ()) or ())
+        for info in out:
+            if num_classes:
+                info['num_classes'] = num_classes
+        if self.check_files:
+            self._check_files_exist(out)
         return out
+
+    def _split_description(self) -> str:
+        if self.split_file is not None:
+            return f'split_file={self.split_file!r}'
+        if self.num_labeled is not None:
+            return f'num_labeled={self.num_labeled}'
+        if self.labeled_ratio is not None:
+            return f'labeled_ratio={self.labeled_ratio}'
+        return 'no split: every frame is labeled'
+
+    def _check_files_exist(self, data_list: List[dict]) -> None:
+        """Raise one FileNotFoundError listing every missing file of the frames (a stat each)."""
+        problems = []
+        for info in data_list:
+            problems += V.missing_files(info, self.backend_args)
+        if problems:
+            shown = '\n  '.join(message for _, message in problems[:5])
+            more = f'\n  ... and {len(problems) - 5} more' if len(problems) > 5 else ''
+            raise FileNotFoundError(
+                f'CityscapesDepthDataset: {len(problems)} file(s) of {len(data_list)} frames '
+                f'under data_root={self.data_root!r} are missing:\n  {shown}{more}\n'
+                f'Run {V.CHECK_TOOL} to check the whole dataset, fix data_prefix / the '
+                f'suffixes, or pass check_files=False to skip this check.')
+
+    def prepare_data(self, idx: int):
+        """Run the pipeline on frame ``idx``; on failure, name the frame's bad file(s).
+
+        The file checks run only after a failure, so a healthy frame is read once.
+        """
+        try:
+            return super().prepare_data(idx)
+        except Exception as err:
+            info = self.get_data_info(idx)
+            # Raw ids are checked only when the loader does not remap them.
+            remapped = info.get('reduce_zero_label') or info.get('label_map')
+            problems = V.check_frame(
+                {key: info.get(key) for key in V.FILE_KINDS},
+                num_classes=None if remapped else info.get('num_classes'),
+                ignore_index=self.ignore_index,
+                backend_args=self.backend_args)
+            # A frame whose only problem is "no valid depth" loads fine (a warning), so the
+            # failure lies elsewhere: keep the original error.
+            problems = [p for p in problems if 'has no valid pixel' not in p[1]]
+            if not problems:
+                raise
+            missing = any('does not exist' in message for _, message in problems)
+            listed = '\n  '.join(message for _, message in problems)
+            raise (FileNotFoundError if missing else ValueError)(
+                f'CityscapesDepthDataset: frame {info.get("frame_id")} (index {idx}) cannot be '
+                f'loaded:\n  {listed}') from err

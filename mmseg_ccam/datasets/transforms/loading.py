@@ -1,13 +1,19 @@
-"""Loading transforms: Cityscapes disparity → metric depth, and optional segmentation labels."""
-import json
+"""Loading transforms: Cityscapes disparity → metric depth, and optional segmentation labels.
+
+Both loaders check what they read (decodes, size matches the image, label ids in range, a valid
+depth pixel) with :mod:`mmseg_ccam.datasets.validation`, so their messages match
+``tools/check_dataset.py``.
+"""
+import warnings
 from typing import Optional, Tuple
 
-import mmcv
 import mmengine.fileio as fileio
 import numpy as np
 from mmcv.transforms import BaseTransform
 from mmseg.datasets.transforms import LoadAnnotations
 from mmseg.registry import TRANSFORMS
+
+from .. import validation as V
 
 
 def disparity_to_depth(disparity: np.ndarray, baseline: float, fx: float,
@@ -48,24 +54,23 @@ def parse_camera_json(content: bytes, path: str) -> Tuple[float, float]:
 
     Returns:
         tuple[float, float]: ``extrinsic.baseline`` (m) and ``intrinsic.fx`` (px).
+
+    Raises:
+        ValueError: Invalid JSON, a missing key or a non-positive value (message from
+            :func:`mmseg_ccam.datasets.validation.parse_camera`).
     """
+    values, problem = V.parse_camera(content, path)
+    if problem:
+        raise ValueError(problem)
+    return values
+
+
+def _read(path: str, key: str, backend_args: Optional[dict]) -> bytes:
+    """File content, or a FileNotFoundError naming the file and the data_prefix key."""
     try:
-        camera = json.loads(content)
-    except (ValueError, UnicodeDecodeError) as err:
-        raise ValueError(f'camera file {path} is not valid JSON ({err}); it should be a '
-                         f'Cityscapes camera/*_camera.json') from err
-    values = []
-    for group, key in (('extrinsic', 'baseline'), ('intrinsic', 'fx')):
-        section = camera.get(group) if isinstance(camera, dict) else None
-        if not isinstance(section, dict) or key not in section:
-            raise ValueError(f'camera file {path} has no "{group}.{key}" entry, which is needed '
-                             f'to turn disparity into depth')
-        value = float(section[key])
-        if not np.isfinite(value) or value <= 0:
-            raise ValueError(f'camera file {path}: "{group}.{key}" = {section[key]!r} must be a '
-                             f'positive number')
-        values.append(value)
-    return values[0], values[1]
+        return fileio.get(path, backend_args=backend_args)
+    except FileNotFoundError as err:
+        raise FileNotFoundError(V.missing_file(path, key)) from err
 
 
 def _only_resized(results: dict, size: tuple) -> bool:
@@ -75,6 +80,7 @@ def _only_resized(results: dict, size: tuple) -> bool:
         return False
     h, w = results['img_shape'][:2]
     return abs(size[0] * scale[1] - h) <= 1 and abs(size[1] * scale[0] - w) <= 1
+
 
 @TRANSFORMS.register_module()
 class LoadCityscapesDepth(BaseTransform):
@@ -105,18 +111,13 @@ class LoadCityscapesDepth(BaseTransform):
         self.max_depth = max_depth
         self.backend_args = backend_args.copy() if backend_args else None
 
-    def _get(self, results: dict, key: str, what: str) -> Tuple[str, bytes]:
+    def _get(self, results: dict, key: str) -> Tuple[str, bytes]:
         path = results.get(key)
         if path is None:
             raise KeyError(f'LoadCityscapesDepth: results has no {key!r}; configure '
                            f'data_prefix.{key} of CityscapesDepthDataset (img: '
                            f'{results.get("img_path")})')
-        try:
-            return path, fileio.get(path, backend_args=self.backend_args)
-        except FileNotFoundError as err:
-            raise FileNotFoundError(
-                f'{what} file {path} not found (for image {results.get("img_path")}); check '
-                f'data_root/data_prefix.{key} or regenerate the data') from err
+        return path, _read(path, key, self.backend_args)
 
     def transform(self, results: dict) -> dict:
         """Add ``gt_depth_map`` to ``results``.
@@ -127,23 +128,21 @@ class LoadCityscapesDepth(BaseTransform):
         Returns:
             dict: ``results`` with ``gt_depth_map`` added.
         """
-        depth_path, content = self._get(results, 'depth_path', 'disparity')
-        disparity = mmcv.imfrombytes(content, flag='unchanged', backend='cv2')
-        if disparity is None or disparity.ndim != 2 or disparity.dtype != np.uint16:
-            got = 'undecodable' if disparity is None else \
-                f'{disparity.dtype} with shape {disparity.shape}'
-            raise ValueError(f'disparity file {depth_path} is {got}; expected a single-channel '
-                             f'uint16 PNG (Cityscapes disparity). Re-download or regenerate it.')
-        camera_path, camera_bytes = self._get(results, 'camera_path', 'camera')
+        depth_path, content = self._get(results, 'depth_path')
+        disparity = V.decode_png(content)
+        problem = V.disparity_problem(disparity, depth_path)
+        if problem:
+            raise ValueError(problem)
+        camera_path, camera_bytes = self._get(results, 'camera_path')
         baseline, fx = parse_camera_json(camera_bytes, camera_path)
 
         size = tuple(disparity.shape[:2])
         ori_shape = results.get('ori_shape')
-        if ori_shape is not None and tuple(ori_shape[:2]) != size:
-            raise ValueError(
-                f'disparity file {depth_path} is {size[0]}x{size[1]} (HxW) but image '
-                f'{results.get("img_path")} is {ori_shape[0]}x{ori_shape[1]}; both must come '
-                f'from the same frame at the same resolution (fx also depends on it)')
+        if ori_shape is not None:
+            problem = V.size_problem(depth_path, 'disparity', size,
+                                     results.get('img_path'), ori_shape)
+            if problem:
+                raise ValueError(problem)
         img_shape = results.get('img_shape')
         if img_shape is not None and tuple(img_shape[:2]) != size \
                 and not _only_resized(results, size):
@@ -155,7 +154,12 @@ class LoadCityscapesDepth(BaseTransform):
                 f'{tuple(img_shape[:2])} but disparity {depth_path} is {size}; put '
                 f'LoadCityscapesDepth before geometric transforms (Resize, Crop, ...)')
 
-        results['gt_depth_map'] = disparity_to_depth(disparity, baseline, fx, self.max_depth)
+        depth = disparity_to_depth(disparity, baseline, fx, self.max_depth)
+        if not depth.any():
+            # Not an error: the segmentor skips the depth loss of such a sample (num_no_depth),
+            # so the frame still trains segmentation. Warned once per file.
+            warnings.warn(V.no_valid_depth_message(depth_path, self.max_depth), stacklevel=2)
+        results['gt_depth_map'] = depth
         results.setdefault('seg_fields', []).append('gt_depth_map')
         return results
 
@@ -166,26 +170,36 @@ class LoadCityscapesDepth(BaseTransform):
 
 @TRANSFORMS.register_module()
 class LoadOptionalAnnotations(LoadAnnotations):
-    """``LoadAnnotations`` that tolerates frames without a segmentation label.
+    """``LoadAnnotations`` that tolerates frames without a segmentation label, and checks labels.
 
     When ``results['seg_map_path']`` is None (or absent) it writes an all-``ignore_index`` uint8
     ``gt_seg_map`` of the current image size and registers it in ``seg_fields``, so labeled and
-    unlabeled frames share one pipeline; otherwise it is exactly ``LoadAnnotations``. Load the
-    image first.
+    unlabeled frames share one pipeline. Otherwise it loads the label like ``LoadAnnotations``
+    (same ``reduce_zero_label`` / ``label_map`` handling) and raises an error naming the file
+    when it is missing, does not decode, is not single-channel, differs in size from the image
+    (``ori_shape``, when the image was loaded first) or holds ids outside
+    ``[0, num_classes)`` other than ``ignore_index``. Load the image first.
 
     Args:
-        ignore_index (int): Value of the placeholder map. Defaults to 255.
+        ignore_index (int): Value of the placeholder map, and the id allowed outside the class
+            range. Defaults to 255.
+        num_classes (int, optional): Number of classes for the id check; None takes
+            ``results['num_classes']`` (set by :class:`CityscapesDepthDataset`) and skips the
+            check when that is absent too. Defaults to None.
         **kwargs: Passed to :class:`mmseg.datasets.transforms.LoadAnnotations`.
     """
 
-    def __init__(self, ignore_index: int = 255, **kwargs) -> None:
+    def __init__(self, ignore_index: int = 255, num_classes: Optional[int] = None,
+                 **kwargs) -> None:
         super().__init__(**kwargs)
         self.ignore_index = ignore_index
+        self.num_classes = num_classes
 
     def _load_seg_map(self, results: dict) -> None:
         results.setdefault('seg_fields', [])
-        if results.get('seg_map_path') is not None:
-            super()._load_seg_map(results)
+        path = results.get('seg_map_path')
+        if path is not None:
+            self._load_checked(results, path)
             return
         shape = results.get('img_shape', results.get('ori_shape'))
         if shape is None:
@@ -195,5 +209,40 @@ class LoadOptionalAnnotations(LoadAnnotations):
         results['gt_seg_map'] = np.full(tuple(shape[:2]), self.ignore_index, dtype=np.uint8)
         results['seg_fields'].append('gt_seg_map')
 
+    def _load_checked(self, results: dict, path: str) -> None:
+        """``LoadAnnotations._load_seg_map`` (mmseg 1.2) with the checks of the docstring."""
+        seg = V.decode_png(_read(path, 'seg_map_path', self.backend_args))
+        problem = V.label_problem(seg, path)
+        if problem is None and results.get('ori_shape') is not None:
+            problem = V.size_problem(path, 'label', seg.shape, results.get('img_path'),
+                                     results['ori_shape'])
+        if problem:
+            raise ValueError(problem)
+        seg = seg.astype(np.uint8)
+        if self.reduce_zero_label is None:
+            self.reduce_zero_label = results['reduce_zero_label']
+        assert self.reduce_zero_label == results['reduce_zero_label'], \
+            'Initialize dataset with `reduce_zero_label` as ' \
+            f'{results["reduce_zero_label"]} but when load annotation ' \
+            f'the `reduce_zero_label` is {self.reduce_zero_label}'
+        if self.reduce_zero_label:
+            seg[seg == 0] = 255
+            seg = seg - 1
+            seg[seg == 254] = 255
+        if results.get('label_map', None) is not None:
+            # copy: a chain of old -> new ids must not be applied twice (mmseg PR 1445)
+            original = seg.copy()
+            for old_id, new_id in results['label_map'].items():
+                seg[original == old_id] = new_id
+        num_classes = self.num_classes if self.num_classes is not None else \
+            results.get('num_classes')
+        if num_classes is not None:
+            problem = V.label_ids_problem(seg, path, num_classes, self.ignore_index)
+            if problem:
+                raise ValueError(problem)
+        results['gt_seg_map'] = seg
+        results['seg_fields'].append('gt_seg_map')
+
     def __repr__(self) -> str:
-        return super().__repr__()[:-1] + f', ignore_index={self.ignore_index})'
+        return (super().__repr__()[:-1] + f', ignore_index={self.ignore_index}, '
+                f'num_classes={self.num_classes})')
