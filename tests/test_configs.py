@@ -1,33 +1,101 @@
-"""Every shipped config parses, builds and runs a forward pass (pretrained loading off).
+"""Every shipped config parses, builds and runs a forward pass (no pretrained weights loaded).
 
 Configs that differ only in data, augmentation or schedule build the same model: it is built
-and run once (cached by the model config) and every config's own assertions run on it.
+and run once (cached by the model config) and every config's own assertions run on it. The
+backbone configs are also compared with MMSegmentation's own recipes (installed with mmseg
+under ``mmseg/.mim/configs``), an independent reference for the architectures and weight URLs.
 """
-import glob
 import os.path as osp
-from typing import Dict, Tuple
+from glob import glob
+from typing import Dict, List, NamedTuple
 
+import mmseg
 import pytest
 import torch
+import torch.nn as nn
 from mmengine.config import Config
-from mmengine.model import revert_sync_batchnorm
 from mmengine.registry import init_default_scope
+from mmengine.runner.checkpoint import (
+    get_deprecated_model_names,
+    get_external_models,
+    get_mmcls_models,
+)
 from mmseg.registry import MODELS
+from torch.nn.modules.batchnorm import _BatchNorm
 
 import mmseg_ccam  # noqa: F401
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-CONFIGS = sorted(glob.glob(osp.join(ROOT, 'configs', 'ccam', '*.py')))
+CONFIGS = sorted(glob(osp.join(ROOT, 'configs', 'ccam', '*.py')))
 NAMES = [osp.basename(c)[:-3] for c in CONFIGS]
+MMSEG_CONFIGS = osp.join(osp.dirname(mmseg.__file__), '.mim', 'configs')
 H, W = 64, 128
-# The backbone of each backbone family and what its configs must show.
+# Backbone configs: (backbone type, MMSegmentation recipe of the backbone, whether the
+# segmentation head is that recipe's head too). Swin-T / ConvNeXt-T recipes use UPerHead; the
+# CCAM configs keep DeepLabV3+ there.
 BACKBONES = {
-    'ccam_r18-d8_cityscapes': 'ResNetV1c', 'ccam_r101-d8_cityscapes': 'ResNetV1c',
-    'ccam_mit-b0_cityscapes': 'MixVisionTransformer', 'ccam_mit-b2_cityscapes':
-    'MixVisionTransformer', 'ccam_swin-t_cityscapes': 'SwinTransformer',
-    'ccam_mobilenetv2_cityscapes': 'MobileNetV2', 'ccam_convnext-t_cityscapes': 'ConvNeXt',
+    'ccam_r18-d8_cityscapes': (
+        'ResNetV1c', 'deeplabv3plus/deeplabv3plus_r18-d8_4xb2-80k_cityscapes-512x1024.py', True),
+    'ccam_r101-d8_cityscapes': (
+        'ResNetV1c', 'deeplabv3plus/deeplabv3plus_r101-d8_4xb2-80k_cityscapes-512x1024.py', True),
+    'ccam_mit-b0_cityscapes': (
+        'MixVisionTransformer', 'segformer/segformer_mit-b0_8xb1-160k_cityscapes-1024x1024.py',
+        True),
+    'ccam_mit-b2_cityscapes': (
+        'MixVisionTransformer', 'segformer/segformer_mit-b2_8xb1-160k_cityscapes-1024x1024.py',
+        True),
+    'ccam_swin-t_cityscapes': (
+        'SwinTransformer',
+        'swin/swin-tiny-patch4-window7-in1k-pre_upernet_8xb2-160k_ade20k-512x512.py', False),
+    'ccam_mobilenetv2_cityscapes': (
+        'MobileNetV2',
+        'mobilenet_v2/mobilenet-v2-d8_deeplabv3plus_4xb2-80k_cityscapes-512x1024.py', True),
+    'ccam_convnext-t_cityscapes': (
+        'mmpretrain.ConvNeXt', 'convnext/convnext-tiny_upernet_8xb2-amp-160k_ade20k-512x512.py',
+        False),
 }
-_BUILT: Dict[str, Tuple[torch.nn.Module, dict, list]] = {}
+REFERENCE = 'ccam_r50_cityscapes'  # the backbone configs change only the model of this one
+# Semi-supervised config -> its supervised-only counterpart (same labeled frames).
+SEMI = {
+    'ccam_r18_synthcity_semi': 'ccam_r18_synthcity_sup-1-8',
+    'ccam_r50_cityscapes_semi-1-30': 'ccam_r50_cityscapes_sup-1-30',
+    'ccam_r50_cityscapes_semi-1-8': 'ccam_r50_cityscapes_sup-1-8',
+    'ccam_r50_cityscapes_semi-1-4': 'ccam_r50_cityscapes_sup-1-4',
+}
+
+
+class Run(NamedTuple):
+    model: nn.Module
+    out: Dict[str, torch.Tensor]
+    backbone_channels: List[int]  # channels of what the backbone really returned
+
+
+_RUNS: Dict[str, Run] = {}
+
+
+@pytest.fixture(scope='module', autouse=True)
+def cached_external_base_lookup():
+    """MMEngine re-reads all ~100 MMSegmentation metafiles for every ``mmseg::`` base of every
+    config (0.6 s a config, ~25 s for this file); the answer cannot change during the run."""
+    import mmengine.config.config as config_module
+    original = config_module._get_external_cfg_path
+    cache: dict = {}
+
+    def cached(package_path: str, cfg_file: str) -> str:
+        key = (package_path, cfg_file)
+        if key not in cache:
+            try:
+                cache[key] = (original(package_path, cfg_file), None)
+            except ValueError as e:  # a base config: Config falls back on it
+                cache[key] = (None, str(e))
+        path, error = cache[key]
+        if error is not None:
+            raise ValueError(error)
+        return path
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(config_module, '_get_external_cfg_path', cached)
+        yield
 
 
 @pytest.fixture(autouse=True)
@@ -38,19 +106,32 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
-def build_and_run(cfg: Config):
-    """(model, tensor outputs, backbone output channels) of ``cfg.model``, built once."""
-    key = cfg.model.pretty_text if hasattr(cfg.model, 'pretty_text') else repr(cfg.model)
-    if key not in _BUILT:
+def load(name: str, **kwargs) -> Config:
+    if 'convnext' in name and kwargs.get('import_custom_modules', True):
+        # Config.fromfile imports custom_imports; mmpretrain (and the torchvision it imports)
+        # is an optional extra.
+        pytest.importorskip(
+            'mmpretrain.models',
+            reason='optional extra: pip install mmpretrain (+ the torchvision of your torch)')
+    return Config.fromfile(osp.join(ROOT, 'configs', 'ccam', f'{name}.py'), **kwargs)
+
+
+def build_and_run(cfg: Config) -> Run:
+    """Build ``cfg.model`` as shipped (SyncBN included, no ``init_weights``: nothing is
+    downloaded) and run it in eval mode on one random image; cached by the model config."""
+    key = repr(cfg.model)
+    if key not in _RUNS:
+        init_default_scope('mmseg')
         torch.manual_seed(0)
-        model = revert_sync_batchnorm(MODELS.build(cfg.model)).eval()
-        net = getattr(model, 'student', model)
-        x = torch.rand(1, 3, H, W)
+        model = MODELS.build(cfg.model).eval()
+        net = getattr(model, 'eval_model', model)  # MeanTeacherSegDepth runs its teacher
+        feats: list = []
+        handle = net.backbone.register_forward_hook(lambda mod, args, out: feats.extend(out))
         with torch.no_grad():
-            out = model(x, mode='tensor')
-            channels = [f.shape[1] for f in net.backbone(x)]
-        _BUILT[key] = (model, out, channels)
-    return _BUILT[key]
+            out = model(torch.rand(1, 3, H, W), mode='tensor')
+        handle.remove()
+        _RUNS[key] = Run(model, out, [f.shape[1] for f in feats])
+    return _RUNS[key]
 
 
 def segmentor_cfg(cfg: Config) -> dict:
@@ -63,69 +144,119 @@ def checkpoint_of(model_cfg: dict):
     return model_cfg.get('pretrained') or init_cfg.get('checkpoint')
 
 
-@pytest.mark.parametrize('path', CONFIGS, ids=NAMES)
-def test_config_builds_and_runs_forward(path):
-    name = osp.basename(path)[:-3]
-    if 'convnext' in name:  # Config.fromfile imports its custom_imports
-        pytest.importorskip('mmpretrain.models', reason='optional extra: pip install mmpretrain')
-    cfg = Config.fromfile(path)
-    init_default_scope('mmseg')
+def checkpoint_url(checkpoint: str) -> str:
+    """The URL MMEngine's CheckpointLoader downloads for ``checkpoint`` (KeyError: unknown)."""
+    if checkpoint.startswith('open-mmlab://'):
+        name = checkpoint[len('open-mmlab://'):]
+        return get_external_models()[get_deprecated_model_names().get(name, name)]
+    if checkpoint.startswith('mmcls://'):
+        return get_mmcls_models()[checkpoint[len('mmcls://'):]]
+    return checkpoint
+
+
+@pytest.mark.parametrize('name', NAMES)
+def test_config_builds_and_runs_forward(name):
+    cfg = load(name)
     assert 'mmseg_ccam' in cfg.custom_imports.imports
     assert cfg.runner_type == 'AtomicCheckpointRunner'
-    model, out, channels = build_and_run(cfg)
+    run = build_and_run(cfg)
     seg_cfg = segmentor_cfg(cfg)
 
-    if seg_cfg.get('decode_head'):  # logits of the 19 classes at the heads' stride 4
-        assert out['seg'].shape == (1, 19, H // 4, W // 4)
-        assert torch.isfinite(out['seg']).all()
+    # SegDepthEncoderDecoder's mode='tensor' gives the heads' raw outputs at the stride of
+    # backbone level 0 (4 for every backbone here), not at the input size.
+    if seg_cfg.get('decode_head'):
+        assert run.out['seg'].shape == (1, 19, H // 4, W // 4)
+        assert torch.isfinite(run.out['seg']).all()
     else:
-        assert 'seg' not in out
+        assert 'seg' not in run.out
     if seg_cfg.get('depth_head'):  # metres inside the head's range
         head = seg_cfg['depth_head']
-        depth = out['depth']
+        depth = run.out['depth']
         assert depth.shape == (1, 1, H // 4, W // 4)
         assert ((depth >= head['min_depth'] - 1e-4) & (depth <= head['max_depth'] + 1e-3)).all()
     else:
-        assert 'depth' not in out
+        assert 'depth' not in run.out
     if seg_cfg.get('neck'):  # the neck is configured with the backbone's real channels
-        assert list(seg_cfg['neck']['in_channels']) == channels
-        net = getattr(model, 'student', model)
-        num_attention = sum(p.numel() for p in net.neck.parameters()
-                            if p.dim() == 0 or p.numel() == 1)
+        assert list(seg_cfg['neck']['in_channels']) == run.backbone_channels
+        net = getattr(run.model, 'eval_model', run.model)
         has_attention = seg_cfg['neck'].get('attention', 'default') is not None
-        assert num_attention == (2 * len(seg_cfg['neck']['levels']) if has_attention else 0)
-    if name in BACKBONES:
-        assert seg_cfg['backbone']['type'].split('.')[-1] == BACKBONES[name]
-    if 'cityscapes' in name:  # users get ImageNet initialisation; the tests load nothing
-        assert str(checkpoint_of(seg_cfg)).startswith(('open-mmlab://', 'mmcls://', 'https://'))
-    else:
-        assert checkpoint_of(seg_cfg) is None  # SynthCity models train from scratch
+        assert (net.neck.attentions is not None) == has_attention
+
+    norms = [m for m in run.model.modules() if isinstance(m, _BatchNorm)]
+    if 'cityscapes' in name:
+        # Multi-GPU recipes keep SyncBN (it builds and runs in eval mode on CPU, as here).
+        assert norms and all(isinstance(m, nn.SyncBatchNorm) for m in norms)
+        # Users get ImageNet initialisation; the tests load nothing.
+        url = checkpoint_url(checkpoint_of(seg_cfg))
+        assert url.startswith('https://download.openmmlab.com/') and url.endswith('.pth')
+    else:  # SynthCity models: plain BN on CPU, trained from scratch
+        assert norms and not any(isinstance(m, nn.SyncBatchNorm) for m in norms)
+        assert checkpoint_of(seg_cfg) is None
 
 
 def test_every_backbone_family_is_shipped():
     assert set(BACKBONES) <= set(NAMES)
 
 
+@pytest.mark.parametrize('name', sorted(BACKBONES))
+def test_backbone_config_follows_mmseg_recipe(name):
+    """Backbone (with its weights) as in MMSegmentation's recipe; the seg head too where that
+    recipe is DeepLabV3+ / SegFormer; nothing but the model differs from ccam_r50_cityscapes."""
+    backbone_type, recipe, same_head = BACKBONES[name]
+    if not osp.isdir(MMSEG_CONFIGS):
+        pytest.skip(f'{MMSEG_CONFIGS} not found (mmsegmentation installed from source?)')
+    cfg = load(name, import_custom_modules=False)  # parsed only: mmpretrain not needed
+    ref = Config.fromfile(osp.join(MMSEG_CONFIGS, recipe), import_custom_modules=False)
+    assert cfg.model.backbone.type == backbone_type
+    assert cfg.model.backbone.to_dict() == ref.model.backbone.to_dict()
+    assert cfg.model.get('pretrained') == ref.model.get('pretrained')
+    if same_head:
+        assert cfg.model.decode_head.to_dict() == ref.model.decode_head.to_dict()
+
+    base = load(REFERENCE)
+    other = ('model', 'custom_imports')
+    assert {k: v for k, v in cfg.to_dict().items() if k in base and k not in other} == \
+        {k: v for k, v in base.to_dict().items() if k not in other}
+    extra_imports = set(cfg.custom_imports.imports) - set(base.custom_imports.imports)
+    assert extra_imports == ({'mmpretrain.models'} if 'mmpretrain' in backbone_type else set())
+    for key in ('type', 'data_preprocessor', 'train_cfg', 'test_cfg'):
+        assert cfg.model[key] == base.model[key], key
+    neck = cfg.model.neck
+    assert (neck.type, neck.levels, neck.attention) == \
+        (base.model.neck.type, base.model.neck.levels, base.model.neck.attention)
+
+
 def test_convnext_config_names_the_mmpretrain_scope_and_imports_it():
     # Parsed without importing (mmpretrain is an optional extra that needs torchvision).
-    cfg = Config.fromfile(osp.join(ROOT, 'configs/ccam/ccam_convnext-t_cityscapes.py'),
-                          import_custom_modules=False)
+    cfg = load('ccam_convnext-t_cityscapes', import_custom_modules=False)
     assert cfg.model.backbone.type == 'mmpretrain.ConvNeXt'
     assert cfg.custom_imports.imports == ['mmseg_ccam', 'mmpretrain.models']
-    assert cfg.model.neck.in_channels == [96, 192, 384, 768]
-    assert cfg.model.backbone.init_cfg.prefix == 'backbone.'
+    assert cfg.model.neck.in_channels == [96, 192, 384, 768]  # ConvNeXt-T, stages 0-3
 
 
-def test_mit_configs_use_segformer_head_on_the_seg_side():
-    for name in ('ccam_mit-b0_cityscapes', 'ccam_mit-b2_cityscapes'):
-        cfg = Config.fromfile(osp.join(ROOT, 'configs', 'ccam', f'{name}.py'))
-        assert cfg.model.decode_head.type == 'SegformerHead'
-        assert cfg.model.decode_head.in_channels == cfg.model.neck.in_channels
+@pytest.mark.parametrize('name', sorted(SEMI))
+def test_semi_config_wraps_its_supervised_model_in_a_mean_teacher(name):
+    cfg, sup = load(name), load(SEMI[name])
+    assert cfg.model.type == 'MeanTeacherSegDepth'
+    # The student is the supervised counterpart's network: the comparison is semi vs sup only.
+    student_cfg = {k: v for k, v in cfg.model.segmentor.items() if k != 'data_preprocessor'}
+    sup_cfg = {k: v for k, v in sup.model.items() if k != 'data_preprocessor'}
+    assert student_cfg == sup_cfg
+    assert cfg.model.data_preprocessor == sup.model.data_preprocessor
 
+    model = build_and_run(cfg).model
+    student, teacher = model.student.state_dict(), model.teacher.state_dict()
+    assert student.keys() == teacher.keys()
+    assert all(torch.equal(student[k], teacher[k]) for k in student)  # starts as a copy
+    assert all(p.requires_grad for p in model.student.parameters())
+    assert not any(p.requires_grad for p in model.teacher.parameters())  # EMA only
 
-def test_semi_config_pairs_labeled_and_unlabeled_subsets():
-    cfg = Config.fromfile(osp.join(ROOT, 'configs/ccam/ccam_r18_synthcity_semi.py'))
+    # Labeled + unlabeled halves of the same draw, and the supervised run sees that labeled half.
     labeled, unlabeled = cfg.train_dataloader.dataset.datasets
     assert (labeled.subset, unlabeled.subset) == ('labeled', 'unlabeled')
-    assert labeled.labeled_ratio == unlabeled.labeled_ratio == 0.125
     assert cfg.train_dataloader.sampler.source_ratio == [2, 2]
+    sup_data = sup.train_dataloader.dataset
+    assert sup_data.subset == 'labeled'
+    for key in ('num_labeled', 'labeled_ratio', 'split_seed'):
+        assert labeled.get(key) == unlabeled.get(key) == sup_data.get(key), key
+    assert labeled.get('num_labeled') or labeled.get('labeled_ratio')
