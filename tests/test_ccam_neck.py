@@ -80,7 +80,24 @@ def test_adapter_kernel_and_none_channels():
     assert neck.seg_adapters[0].conv.kernel_size == (1, 1)
 
 
+def test_depthwise_adapters_filter_each_channel_alone():
+    neck = build(depthwise=True, attention=None)
+    # conv: C * k * k weights (no bias: BN follows), BN: 2 * C, per task and level
+    expected = 2 * sum(c * 9 + 2 * c for c in (IN_CHANNELS[0], IN_CHANNELS[3]))
+    assert n_params(neck) == expected
+    x = feats()
+    ref_seg, _ = neck(x)
+    # Perturbing channel 5 of level 0 changes channel 5 of the adapted map, no other channel.
+    y = list(x)
+    y[0] = x[0].clone()
+    y[0][:, 5] += 1.0
+    out_seg, _ = neck(tuple(y))
+    changed = (out_seg[0] - ref_seg[0]).abs().flatten(2).amax(dim=(0, 2)) > 0
+    assert changed.tolist() == [i == 5 for i in range(IN_CHANNELS[0])]
+
+
 @pytest.mark.parametrize('kwargs, match', [
+    (dict(depthwise=True, adapter_channels=4), 'depthwise adapters keep the channels'),
     (dict(levels=(4, )), 'not an index'),
     (dict(levels=(0, -4)), 'twice'),
     (dict(adapter_channels=[8, 8, 8]), 'one entry per exchange level'),

@@ -222,8 +222,12 @@ def test_backbone_config_follows_mmseg_recipe(name):
     for key in ('type', 'data_preprocessor', 'train_cfg', 'test_cfg'):
         assert cfg.model[key] == base.model[key], key
     neck = cfg.model.neck
-    assert (neck.type, neck.levels, neck.attention) == \
-        (base.model.neck.type, base.model.neck.levels, base.model.neck.attention)
+    assert (neck.type, neck.attention, neck.depthwise) == \
+        (base.model.neck.type, base.model.neck.attention, base.model.neck.depthwise)
+    # The attention costs 4 C^2 N: backbones whose last level has stride 32 (N = HW / 1024)
+    # also exchange there; dilated ones (stride 8 at C up to 2048) only at level 0, like R50.
+    stride32 = backbone_type in ('MixVisionTransformer', 'SwinTransformer', 'mmpretrain.ConvNeXt')
+    assert tuple(neck.levels) == ((0, 3) if stride32 else tuple(base.model.neck.levels))
 
 
 def test_convnext_config_names_the_mmpretrain_scope_and_imports_it():

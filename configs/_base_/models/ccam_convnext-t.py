@@ -20,7 +20,8 @@ model = dict(
             checkpoint='https://download.openmmlab.com/mmclassification/v0/convnext/downstream/'
             'convnext-tiny_3rdparty_32xb128-noema_in1k_20220301-795e9634.pth',
             prefix='backbone.')),
-    neck=dict(in_channels=convnext_channels),
+    # Stride-32 last level (N = HW/1024): attention there is cheap, so exchange at 0 and 3.
+    neck=dict(in_channels=convnext_channels, levels=(0, 3)),
     decode_head=dict(in_channels=convnext_channels[3], channels=256, dilations=(1, 3, 6, 9),
                      c1_in_channels=convnext_channels[0]),
     depth_head=dict(in_channels=convnext_channels[3], channels=256, dilations=(1, 3, 6, 9),

@@ -24,11 +24,16 @@ model = dict(
         norm_eval=False,
         style='pytorch',
         contract_dilation=True),
+    # Exchange at the stride-4 level (C=256). The attention costs 4*C^2*N multiply-adds: at the
+    # 2048-channel stride-8 level of this dilated ResNet that would be 34 GMACs at 256x512
+    # (2/3 of the backbone), at level 0 it is 2.1. Depthwise 3x3 adapters keep the neck at a
+    # few thousand parameters, so the joint model costs backbone + 2 heads (docs/benchmarks.md).
     neck=dict(
         type='CCAMNeck',
         in_channels=[256, 512, 1024, 2048],
-        levels=(0, 3),
+        levels=(0, ),
         adapter_channels=None,
+        depthwise=True,
         norm_cfg=norm_cfg,
         attention=dict(type='CrossChannelAttention')),
     decode_head=dict(

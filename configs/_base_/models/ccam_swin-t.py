@@ -30,7 +30,8 @@ model = dict(
             type='Pretrained',
             checkpoint='https://download.openmmlab.com/mmsegmentation/v0.5/pretrain/swin/'
             'swin_tiny_patch4_window7_224_20220317-1cdeb081.pth')),
-    neck=dict(in_channels=swin_channels),
+    # Stride-32 last level (N = HW/1024): attention there is cheap, so exchange at 0 and 3.
+    neck=dict(in_channels=swin_channels, levels=(0, 3)),
     decode_head=dict(in_channels=swin_channels[3], channels=256, dilations=(1, 3, 6, 9),
                      c1_in_channels=swin_channels[0]),
     depth_head=dict(in_channels=swin_channels[3], channels=256, dilations=(1, 3, 6, 9),

@@ -55,6 +55,10 @@ class CCAMNeck(BaseModule):
             entry per element of ``levels`` (in the order given), or None to
             keep each level's input channels. Defaults to None.
         kernel_size (int): Kernel size of the adapter convs. Defaults to 3.
+        depthwise (bool): Make the adapters depthwise convs (``groups`` = channels): a light
+            per-channel filter whose cost does not grow with C^2, so a 2048-channel level costs
+            ~2 * 9 * 2048 parameters instead of ~2 * 9 * 2048^2. Needs the adapters to keep the
+            input channels (``adapter_channels`` None or equal). Defaults to False.
         conv_cfg (dict | None): Conv config of the adapters. Defaults to None.
         norm_cfg (dict | None): Norm config of the adapters.
             Defaults to ``dict(type='BN')``.
@@ -85,6 +89,7 @@ class CCAMNeck(BaseModule):
                  levels: Sequence[int] = (0, 3),
                  adapter_channels: Union[int, Sequence[int], None] = None,
                  kernel_size: int = 3,
+                 depthwise: bool = False,
                  conv_cfg: OptConfigType = None,
                  norm_cfg: OptConfigType = DEFAULT_NORM_CFG,
                  act_cfg: OptConfigType = DEFAULT_ACT_CFG,
@@ -113,6 +118,14 @@ class CCAMNeck(BaseModule):
         self.out_channels: List[int] = [
             per_level.get(i, c) for i, c in enumerate(self.in_channels)
         ]
+        if depthwise:
+            changed = [lv for lv in self.levels if self.out_channels[lv] != self.in_channels[lv]]
+            if changed:
+                raise ValueError(
+                    f'CCAMNeck: depthwise adapters keep the channels, but `adapter_channels` '
+                    f'changes them at level(s) {changed}; set adapter_channels=None or '
+                    'depthwise=False.')
+        self.depthwise = depthwise
         self.seg_adapters = nn.ModuleList()
         self.depth_adapters = nn.ModuleList()
         self.attentions = nn.ModuleList() if attention is not None else None
@@ -124,6 +137,7 @@ class CCAMNeck(BaseModule):
                         self.out_channels[lv],
                         kernel_size,
                         padding=kernel_size // 2,
+                        groups=self.in_channels[lv] if depthwise else 1,
                         conv_cfg=conv_cfg,
                         norm_cfg=dict(norm_cfg) if norm_cfg is not None else None,
                         act_cfg=dict(act_cfg) if act_cfg is not None else None))
