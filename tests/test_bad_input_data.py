@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 from mmengine.registry import DefaultScope
-from mmseg.registry import DATASETS
+from mmseg.registry import DATASETS, MODELS
 from torch.utils.data import ConcatDataset
 
 import mmseg_ccam  # noqa: F401  (registers the dataset and transforms)
@@ -73,6 +73,30 @@ def expect(err_type, *parts):
     return pytest.raises(err_type, match='(?s)' + '.*'.join(re.escape(p) for p in parts))
 
 
+def tiny_segmentor():
+    """A 2-stage ResNet-18 at 4 channels with FCN + depth heads (19 classes), in eval mode so
+    that each sample's prediction does not depend on the batch (BN running statistics)."""
+    norm = dict(type='BN', requires_grad=True)
+    cfg = dict(
+        type='SegDepthEncoderDecoder',
+        data_preprocessor=dict(type='SegDepthDataPreProcessor', mean=[0.0] * 3, std=[255.0] * 3,
+                               bgr_to_rgb=True, pad_val=0, seg_pad_val=255, size=(64, 128)),
+        backbone=dict(type='ResNetV1c', depth=18, base_channels=4, stem_channels=4,
+                      num_stages=2, out_indices=(0, 1), dilations=(1, 1), strides=(1, 2),
+                      norm_cfg=norm, style='pytorch', contract_dilation=True),
+        decode_head=dict(type='FCNHead', in_channels=8, in_index=1, channels=4, num_convs=1,
+                         concat_input=False, dropout_ratio=0.0, num_classes=19, norm_cfg=norm,
+                         loss_decode=dict(type='CrossEntropyLoss')),
+        depth_head=dict(type='DepthHead', in_channels=8, in_index=1, channels=4,
+                        dilations=(1, 2), c1_in_channels=4, c1_channels=4, norm_cfg=norm,
+                        min_depth=0.1, max_depth=80.0, loss_decode=dict(type='SiLogLoss')),
+        test_cfg=dict(mode='whole'))
+    torch.manual_seed(0)
+    with DefaultScope.overwrite_default_scope('mmseg'):
+        model = MODELS.build(cfg)
+    return model.eval()  # PyTorch's default initialisation (seeded) is enough here
+
+
 def test_01_missing_image(root):
     frame = first_frame(root)
     # Listed through an ann_file, a frame whose image is absent is caught when building...
@@ -119,6 +143,13 @@ def test_04_corrupt_label(root):
     with expect(ValueError, f'label file {frame["train_ids"]} cannot be decoded',
                 're-create it', CHECK_TOOL):
         load(ds)
+    # a 16-bit label: mmseg's astype(np.uint8) would silently turn 300 into 44
+    label = np.zeros((64, 128), np.uint16)
+    label[0, 0] = 300
+    cv2.imwrite(frame['train_ids'], label)
+    with expect(ValueError, f'label file {frame["train_ids"]} is a uint16 map with values 0..300',
+                'save it as an 8-bit PNG of train ids'):
+        load(ds)
 
 
 def test_05_missing_disparity(root):
@@ -129,8 +160,14 @@ def test_05_missing_disparity(root):
                 'data_prefix.depth_path'):
         load(ds)
     with expect(FileNotFoundError, f'disparity file {frame["disparity"]} does not exist',
-                'data_prefix.depth_path', CHECK_TOOL):
+                'data_prefix.depth_path', 'disparity_trainvaltest.zip', CHECK_TOOL):
         build(root)
+    # a whole folder missing is one message, not one per frame
+    shutil.rmtree(root / 'disparity' / 'train')
+    with expect(FileNotFoundError, f'disparity folder {root / "disparity" / "train"} does not '
+                'exist', 'disparity_trainvaltest.zip', 'data_prefix.depth_path') as info:
+        build(root)
+    assert str(info.value).count('does not exist') == 1
 
 
 def test_06_corrupt_disparity(root):
@@ -205,11 +242,16 @@ def test_10_label_ids_outside_class_range(root):
 def test_11_disparity_without_valid_pixel_warns_and_trains_segmentation(root):
     frame = first_frame(root)
     cv2.imwrite(frame['disparity'], np.zeros((64, 128), np.uint16))
-    ds = build(root)
-    with pytest.warns(UserWarning, match=re.escape(f'disparity file {frame["disparity"]} has '
-                                                   'no valid pixel')):
+    meta_keys = ('img_path', 'seg_map_path', 'ori_shape', 'img_shape', 'depth_valid')
+    ds = build(root, pipeline=PIPELINE[:-1] + [dict(type='PackSegInputs', meta_keys=meta_keys)])
+    with pytest.warns(UserWarning, match=re.escape(
+            f'disparity file {frame["disparity"]} has no valid pixel within max_depth=80.0 m '
+            '(every value is 0 or 1: no stereo match); its gt_depth_map is all 0, so this frame '
+            'trains segmentation only')):
         bad = load(ds, 0)['data_samples']
     good = load(ds, 1)['data_samples']
+    # marked for counting: results['depth_valid']
+    assert bad.metainfo['depth_valid'] is False and good.metainfo['depth_valid'] is True
     depth = bad.gt_depth_map.data
     assert depth.shape == (1, 64, 128) and torch.all(depth == 0)
     # segmentation still comes through unchanged
@@ -218,6 +260,24 @@ def test_11_disparity_without_valid_pixel_warns_and_trains_segmentation(root):
     assert torch.any(good.gt_depth_map.data > 0)
     # the segmentor's num_no_depth counts exactly this sample
     assert float(count_samples_without_depth([bad, good], torch.device('cpu'))) == 1.0
+    # and the real samples train: finite losses and gradients, the empty frame adds no depth
+    # loss (same value as the good frame alone)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        model = tiny_segmentor()
+        batch = model.data_preprocessor(dict(inputs=[load(ds, i)['inputs'] for i in (0, 1)],
+                                             data_samples=[bad, good]), training=True)
+        losses = model.loss(**batch)
+        assert float(losses['num_no_depth']) == 1.0
+        alone = model.loss(batch['inputs'][1:], batch['data_samples'][1:])
+        torch.testing.assert_close(losses['depth.loss_silog'], alone['depth.loss_silog'])
+        total, _ = model.parse_losses(losses)
+        total.backward()
+        assert torch.isfinite(total) and float(losses['depth.loss_silog']) > 0
+        assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+    finally:
+        torch.set_num_threads(threads)
 
 
 def test_12_split_file_with_unknown_frames_or_empty(root):

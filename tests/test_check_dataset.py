@@ -4,9 +4,12 @@ import os
 import os.path as osp
 import shutil
 
+import cv2
+import numpy as np
 import pytest
 
 from mmseg_ccam.datasets.synthcity import frame_paths, generate_synthcity
+from mmseg_ccam.datasets.transforms.loading import LoadCityscapesDepth
 
 TOOL = osp.join(osp.dirname(__file__), '..', 'tools', 'check_dataset.py')
 spec = importlib.util.spec_from_file_location('check_dataset', TOOL)
@@ -70,3 +73,74 @@ def test_wrong_root_or_split(synth, tmp_path, capsys):
     assert check_dataset.main([str(synth), '--splits', 'test']) == 1
     out = capsys.readouterr().out
     assert osp.join(str(synth), 'leftImg8bit', 'test') in out and '--splits' in out
+
+
+def damaged_copy(synth, tmp_path):
+    """A copy with a truncated train disparity and a missing val camera JSON."""
+    root = tmp_path / 'copy'
+    shutil.copytree(synth, root)
+    bad_disp = frame_paths(str(root), 'train', *frames(root, 'train')[0])['disparity']
+    with open(bad_disp, 'rb') as f:
+        content = f.read()
+    with open(bad_disp, 'wb') as f:
+        f.write(content[:len(content) // 2])
+    os.remove(frame_paths(str(root), 'val', *frames(root, 'val')[0])['camera'])
+    return root
+
+
+def test_summary_counts_kinds_and_workers_give_the_same_report(synth, tmp_path, capsys):
+    root = damaged_copy(synth, tmp_path)
+    assert check_dataset.main([str(root), '--workers', '1']) == 1
+    serial = capsys.readouterr().out
+    assert serial.strip().splitlines()[-1].endswith(
+        '2 problem(s) in 2 file(s) (missing file: 1, undecodable or wrong format: 1).')
+    assert check_dataset.main([str(root), '--workers', '2']) == 1
+    assert capsys.readouterr().out == serial
+    assert check_dataset.main([str(root), '--workers', '0']) == 1
+    assert 'at least 1' in capsys.readouterr().out
+
+
+def test_max_depth_decides_like_the_loader(synth, tmp_path, capsys):
+    root = tmp_path / 'copy'
+    shutil.copytree(synth, root)
+    paths = frame_paths(str(root), 'train', *frames(root, 'train')[1])
+    far = cv2.imread(paths['disparity'], cv2.IMREAD_UNCHANGED)
+    far[far > 1] = 2  # d = 1/256 px: every matched pixel is thousands of metres away
+    cv2.imwrite(paths['disparity'], far)
+    assert check_dataset.main([str(root), '--workers', '1']) == 1
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 2 and lines[-1].endswith('(disparity without a valid pixel: 1).')
+    path, message = lines[0].split(': ', 1)
+    n = int(np.count_nonzero(far > 1))
+    assert path == paths['disparity'] and message.startswith(
+        f'disparity file {path} has no valid pixel within max_depth=80.0 m (its {n} matched '
+        'pixels are all farther)')
+    # the loader warns with exactly the line the tool printed, and keeps the frame
+    results = dict(depth_path=paths['disparity'], camera_path=paths['camera'])
+    with pytest.warns(UserWarning) as record:
+        out = LoadCityscapesDepth(max_depth=80.0)(results)
+    assert [str(w.message) for w in record] == [message]
+    assert out['depth_valid'] is False and not out['gt_depth_map'].any()
+    # without a depth limit the far pixels are valid: clean
+    assert check_dataset.main([str(root), '--workers', '1', '--max-depth', 'inf']) == 0
+    capsys.readouterr()
+
+
+def test_files_without_image_and_missing_folders(synth, tmp_path, capsys):
+    root = tmp_path / 'copy'
+    shutil.copytree(synth, root)
+    paths = frame_paths(str(root), 'train', *frames(root, 'train')[0])
+    os.remove(paths['image'])
+    shutil.rmtree(root / 'camera' / 'val')
+    assert check_dataset.main([str(root), '--workers', '1']) == 1
+    lines = capsys.readouterr().out.strip().splitlines()
+    by_file = dict(line.split(': ', 1) for line in lines[:-1])
+    camera_val = str(root / 'camera' / 'val')
+    assert sorted(by_file) == sorted([paths['train_ids'], paths['disparity'], paths['camera'],
+                                      camera_val])
+    assert by_file[paths['disparity']].startswith(
+        f'disparity file {paths["disparity"]} has no image {paths["image"]}, so its frame is '
+        'not in the dataset; restore the image')
+    assert by_file[camera_val].startswith(f'camera folder {camera_val} does not exist')
+    assert 'Checked 3 frame(s)' in lines[-1]
+    assert lines[-1].endswith('(missing file: 1, file without its image: 3).')

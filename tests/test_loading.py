@@ -81,6 +81,7 @@ def test_transform_reads_files(tmp_path):
     out = LoadCityscapesDepth(max_depth=80.0)(results)
     np.testing.assert_array_equal(out['gt_depth_map'], [[10.0, 20.0], [0.0, 0.0]])
     assert out['gt_depth_map'].dtype == np.float32
+    assert out['depth_valid'] is True
     assert out['seg_fields'] == ['gt_seg_map', 'gt_depth_map']
     # seg_fields is created when missing
     results = dict(depth_path=results['depth_path'], camera_path=results['camera_path'])
@@ -165,6 +166,19 @@ def test_optional_annotations(tmp_path):
         LoadOptionalAnnotations(num_classes=18)(dict(labeled, seg_fields=[]))
     with pytest.raises(ValueError, match=r'ids \[5, 18\] outside the class range 0\.\.4'):
         LoadOptionalAnnotations()(dict(labeled, seg_fields=[], num_classes=5))
+
+    # a palette PNG decodes to its indices with the default (Pillow) backend, as in mmseg; the
+    # OpenCV backend would give colours, which the loader refuses instead of using them
+    from PIL import Image
+    palette = Image.fromarray(seg, mode='P')
+    palette.putpalette([v for i in range(256) for v in (i, 255 - i, 7)])
+    palette.save(tmp_path / 'palette.png')
+    info = dict(labeled, seg_map_path=str(tmp_path / 'palette.png'))
+    ours = LoadOptionalAnnotations()(dict(info, seg_fields=[]))
+    np.testing.assert_array_equal(ours['gt_seg_map'], seg)
+    np.testing.assert_array_equal(LoadAnnotations()(dict(info, seg_fields=[]))['gt_seg_map'], seg)
+    with pytest.raises(ValueError, match=r'palette.png has shape \(2, 3, 3\); expected a single'):
+        LoadOptionalAnnotations(imdecode_backend='cv2')(dict(info, seg_fields=[]))
 
     out = LoadOptionalAnnotations()(dict(seg_map_path=None, img_shape=(5, 7),
                                          reduce_zero_label=False))

@@ -4,25 +4,33 @@ For each frame ``leftImg8bit/<split>/<city>/<frame>_leftImg8bit.png`` it checks 
 ``gtFine/.../<frame>_gtFine_labelTrainIds.png``, ``disparity/.../<frame>_disparity.png`` and
 ``camera/.../<frame>_camera.json`` exist and decode, that the label and disparity have the image's
 size, that label ids are train ids (``0..num_classes-1`` or 255), that the disparity has at least
-one valid pixel and that the camera JSON has ``extrinsic.baseline`` and ``intrinsic.fx``. The
-messages are those the training loaders raise (:mod:`mmseg_ccam.datasets.validation`).
+one pixel with a depth in ``(0, max_depth]`` and that the camera JSON has ``extrinsic.baseline``
+and ``intrinsic.fx``. Label, disparity and camera files without an image are reported too (the
+dataset lists frames by their images, so such a frame would silently be left out). The messages
+are those the training loaders raise (:mod:`mmseg_ccam.datasets.validation`).
 
 Usage::
 
-    python tools/check_dataset.py data/cityscapes --splits train val --num-classes 19
+    python tools/check_dataset.py data/cityscapes --splits train val --num-classes 19 \\
+        --max-depth 80 --workers 8
 
-Prints one line per problem file (``<file>: <reason>``) and a summary; exits 1 if any problem
-was found, 0 if the dataset is clean.
+Prints one line per problem (``<file>: <message>``), then a summary line with the counts per
+kind of problem; exits 1 if any problem was found, 0 if the dataset is clean.
 """
 import argparse
+import functools
 import glob
+import multiprocessing
+import os
 import os.path as osp
 import sys
-from typing import List, Optional, Sequence, Tuple
+from collections import Counter
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from mmseg_ccam.datasets import validation as V
 
 IMG_SUFFIX = '_leftImg8bit.png'
+# data-info key, folder under DATA_ROOT, file suffix: the other files of a frame
 FOLDERS = (('seg_map_path', 'gtFine', '_gtFine_labelTrainIds.png'),
            ('depth_path', 'disparity', '_disparity.png'),
            ('camera_path', 'camera', '_camera.json'))
@@ -35,35 +43,82 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--splits', nargs='+', default=['train', 'val'],
                         help='split folders to scan (default: train val)')
     parser.add_argument('--num-classes', type=int, default=19,
-                        help='label ids must be < this or 255 (default: 19)')
+                        help='label ids must be < this or the ignore index (default: 19)')
     parser.add_argument('--ignore-index', type=int, default=255,
                         help='label id allowed outside the class range (default: 255)')
+    parser.add_argument('--max-depth', type=float, default=80.0,
+                        help='max_depth of LoadCityscapesDepth: a disparity map needs a pixel '
+                        'with depth in (0, max-depth] m (default: 80; inf: any match)')
+    parser.add_argument('--workers', type=int, default=min(8, os.cpu_count() or 1),
+                        help='processes that decode files (default: min(8, CPU count)); '
+                        '1 = no subprocess')
     return parser.parse_args(argv)
 
 
-def scan(data_root: str, splits: Sequence[str], num_classes: int,
-         ignore_index: int = 255) -> Tuple[int, List[Tuple[str, str]]]:
+def _frames_of(folder: str, suffix: str) -> Dict[str, str]:
+    """``{frame id: path}`` of the files ``folder/**/*suffix`` (frame id = relative path
+    without the suffix)."""
+    paths = glob.glob(osp.join(glob.escape(folder), '**', '*' + suffix), recursive=True)
+    return {osp.relpath(p, folder)[:-len(suffix)]: p for p in paths}
+
+
+def list_frames(data_root: str, split: str) -> Tuple[List[dict], List[V.Problem]]:
+    """The frames of one split as data-info-like dicts, and the problems found by listing
+    (no image at all, a missing folder, files without their image).
+
+    Returns:
+        tuple: ``[{'img_path', 'seg_map_path', 'depth_path', 'camera_path'}]`` sorted by
+        image path (a key is None when its whole folder is missing), and the problems.
+    """
+    img_dir = osp.join(data_root, 'leftImg8bit', split)
+    images = _frames_of(img_dir, IMG_SUFFIX)
+    if not images:
+        return [], [V.Problem(img_dir, 'missing',
+                              f'no *{IMG_SUFFIX} image under {img_dir}; check DATA_ROOT and '
+                              f'--splits (expected leftImg8bit/<split>/<city>/)')]
+    problems: List[V.Problem] = []
+    frames = [{'img_path': images[fid]} for fid in sorted(images)]
+    for key, folder, suffix in FOLDERS:
+        directory = osp.join(data_root, folder, split)
+        if not osp.isdir(directory):
+            problems.append(V.Problem(directory, 'missing', V.missing_folder(directory, key)))
+            for frame in frames:
+                frame[key] = None
+            continue
+        for frame, fid in zip(frames, sorted(images)):
+            frame[key] = osp.join(directory, fid + suffix)
+        for fid, path in sorted(_frames_of(directory, suffix).items()):
+            if fid not in images:
+                problems.append(V.Problem(path, 'no_image', V.file_without_image(
+                    path, key, osp.join(img_dir, fid + IMG_SUFFIX))))
+    return frames, problems
+
+
+def scan(data_root: str, splits: Sequence[str], num_classes: int, ignore_index: int = 255,
+         max_depth: Optional[float] = 80.0, workers: int = 1) -> Tuple[int, List[V.Problem]]:
     """Check every frame of ``splits``.
 
     Returns:
-        tuple: number of frames checked and the ``(file, problem)`` list.
+        tuple: number of frames checked and the :class:`Problem` list (per split: listing
+        problems, then the frames' problems in image order).
     """
-    problems: List[Tuple[str, str]] = []
+    check = functools.partial(V.check_frame, num_classes=num_classes,
+                              ignore_index=ignore_index, max_depth=max_depth)
+    problems: List[V.Problem] = []
     num_frames = 0
-    for split in splits:
-        img_dir = osp.join(data_root, 'leftImg8bit', split)
-        images = sorted(glob.glob(osp.join(img_dir, '**', '*' + IMG_SUFFIX), recursive=True))
-        if not images:
-            problems.append((img_dir, f'no *{IMG_SUFFIX} image under {img_dir}; check DATA_ROOT '
-                                      f'and --splits (expected leftImg8bit/<split>/<city>/)'))
-            continue
-        for img_path in images:
-            rel = osp.relpath(img_path, img_dir)[:-len(IMG_SUFFIX)]
-            paths = {'img_path': img_path}
-            for key, folder, suffix in FOLDERS:
-                paths[key] = osp.join(data_root, folder, split, rel + suffix)
-            problems += V.check_frame(paths, num_classes=num_classes, ignore_index=ignore_index)
-            num_frames += 1
+    pool = multiprocessing.Pool(workers) if workers > 1 else None
+    try:
+        for split in splits:
+            frames, listing = list_frames(data_root, split)
+            problems += listing
+            results = pool.imap(check, frames, chunksize=4) if pool else map(check, frames)
+            for frame_problems in results:
+                problems += frame_problems
+            num_frames += len(frames)
+    finally:
+        if pool is not None:
+            pool.close()
+            pool.join()
     return num_frames, problems
 
 
@@ -73,13 +128,19 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f'DATA_ROOT {args.data_root} is not a folder; give the dataset root '
               f'(the folder holding leftImg8bit/)')
         return 1
+    if args.workers < 1:
+        print(f'--workers {args.workers}: give at least 1')
+        return 1
     num_frames, problems = scan(args.data_root, args.splits, args.num_classes,
-                                args.ignore_index)
-    for path, problem in problems:
-        print(f'{path}: {problem}')
-    files = len({path for path, _ in problems})
+                                args.ignore_index, args.max_depth, args.workers)
+    for problem in problems:
+        print(f'{problem.path}: {problem.message}')
+    files = len({problem.path for problem in problems})
+    kinds = Counter(problem.kind for problem in problems)
+    counts = ', '.join(f'{V.PROBLEM_KINDS[kind]}: {kinds[kind]}' for kind in V.PROBLEM_KINDS
+                       if kinds[kind])
     print(f'Checked {num_frames} frame(s) of splits {list(args.splits)} under {args.data_root}: '
-          f'{len(problems)} problem(s) in {files} file(s).')
+          f'{len(problems)} problem(s) in {files} file(s)' + (f' ({counts}).' if counts else '.'))
     return 1 if problems else 0
 
 

@@ -332,11 +332,20 @@ class CityscapesDepthDataset(CityscapesDataset):
 
     def _check_files_exist(self, data_list: List[dict]) -> None:
         """Raise one FileNotFoundError listing every missing file of the frames (a stat each)."""
+        for key in V.FILE_KINDS:
+            # A whole missing folder (e.g. disparity/ never extracted) is one problem, not one
+            # per frame.
+            folder = self.data_prefix.get(key)
+            if folder and any(info.get(key) for info in data_list) and \
+                    not fileio.isdir(folder, backend_args=self.backend_args):
+                raise FileNotFoundError(
+                    f'CityscapesDepthDataset: {V.missing_folder(folder, key)} (data_root='
+                    f'{self.data_root!r}); or pass check_files=False to skip this check.')
         problems = []
         for info in data_list:
             problems += V.missing_files(info, self.backend_args)
         if problems:
-            shown = '\n  '.join(message for _, message in problems[:5])
+            shown = '\n  '.join(p.message for p in problems[:5])
             more = f'\n  ... and {len(problems) - 5} more' if len(problems) > 5 else ''
             raise FileNotFoundError(
                 f'CityscapesDepthDataset: {len(problems)} file(s) of {len(data_list)} frames '
@@ -362,11 +371,11 @@ class CityscapesDepthDataset(CityscapesDataset):
                 backend_args=self.backend_args)
             # A frame whose only problem is "no valid depth" loads fine (a warning), so the
             # failure lies elsewhere: keep the original error.
-            problems = [p for p in problems if 'has no valid pixel' not in p[1]]
+            problems = [p for p in problems if p.kind != 'no_valid_depth']
             if not problems:
                 raise
-            missing = any('does not exist' in message for _, message in problems)
-            listed = '\n  '.join(message for _, message in problems)
+            missing = any(p.kind == 'missing' for p in problems)
+            listed = '\n  '.join(p.message for p in problems)
             raise (FileNotFoundError if missing else ValueError)(
                 f'CityscapesDepthDataset: frame {info.get("frame_id")} (index {idx}) cannot be '
                 f'loaded:\n  {listed}') from err

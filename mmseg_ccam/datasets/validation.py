@@ -6,7 +6,7 @@ a message printed during training is the same as the line the check tool prints 
 Every message names the file and says what to do; ``docs/troubleshooting.md`` lists them.
 """
 import json
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import mmcv
 import mmengine.fileio as fileio
@@ -22,28 +22,76 @@ FILE_KINDS = {
     'camera_path': ('camera', 'camera_path'),
 }
 
+# Where the Cityscapes files of each kind come from (part of the "file missing" remedy).
+_SOURCES = {
+    'img_path': 'Cityscapes: leftImg8bit_trainvaltest.zip',
+    'seg_map_path': "Cityscapes: *_gtFine_labelTrainIds.png are made from gtFine_trainvaltest.zip "
+                    "by MMSegmentation's tools/dataset_converters/cityscapes.py DATA_ROOT",
+    'depth_path': 'Cityscapes: disparity_trainvaltest.zip',
+    'camera_path': 'Cityscapes: camera_trainvaltest.zip',
+}
+
+# Problem kinds (``Problem.kind``) and how ``tools/check_dataset.py`` names them in its summary.
+PROBLEM_KINDS = {
+    'missing': 'missing file',
+    'corrupt': 'undecodable or wrong format',
+    'size': 'size differs from the image',
+    'label_ids': 'label ids out of range',
+    'camera': 'bad camera JSON',
+    'no_valid_depth': 'disparity without a valid pixel',
+    'no_image': 'file without its image',
+}
+
+
+class Problem(NamedTuple):
+    """One bad file: its path, the kind of problem (a :data:`PROBLEM_KINDS` key) and the
+    message the loaders raise for it."""
+    path: str
+    kind: str
+    message: str
+
 
 def missing_file(path: str, key: str) -> str:
     """Message for a file of kind ``key`` (a :data:`FILE_KINDS` key) that does not exist."""
     what, prefix = FILE_KINDS[key]
     return (f'{what} file {path} does not exist; fix data_root / data_prefix.{prefix} (and the '
-            f'suffix) or restore the file. Run {CHECK_TOOL} to list every bad file.')
+            f'suffix) or restore the file ({_SOURCES[key]}; SynthCity: rerun '
+            f'tools/generate_synthcity.py). Run {CHECK_TOOL} to list every bad file.')
 
 
-def decode_png(content: bytes, flag: str = 'unchanged') -> Optional[np.ndarray]:
-    """Decode image bytes with OpenCV (as the loaders do); None when they cannot be decoded.
+def missing_folder(path: str, key: str) -> str:
+    """Message for a whole folder of files of kind ``key`` that does not exist."""
+    what, prefix = FILE_KINDS[key]
+    return (f'{what} folder {path} does not exist, so every frame lacks its {what} file; '
+            f'extract it there ({_SOURCES[key]}) or fix data_root / data_prefix.{prefix}')
+
+
+def file_without_image(path: str, key: str, img_path: str) -> str:
+    """Message for a label/disparity/camera file whose frame has no image (the frame is
+    silently left out of the dataset, which lists frames by their images)."""
+    what = FILE_KINDS[key][0]
+    return (f'{what} file {path} has no image {img_path}, so its frame is not in the dataset; '
+            f'restore the image (Cityscapes: leftImg8bit_trainvaltest.zip) or remove the stray '
+            f'{what} file')
+
+
+def decode_png(content: bytes, flag: str = 'unchanged',
+               backend: str = 'cv2') -> Optional[np.ndarray]:
+    """Decode image bytes as the loaders do; None when they cannot be decoded.
 
     Args:
         content (bytes): File content.
         flag (str): ``'color'`` (images) or ``'unchanged'`` (labels, disparity).
+        backend (str): mmcv decoding backend: ``'cv2'`` (``LoadImageFromFile``,
+            ``LoadCityscapesDepth``) or ``'pillow'`` (mmseg's ``LoadAnnotations`` default).
 
     Returns:
         np.ndarray | None: The decoded array, None for a truncated or non-image file.
     """
     try:
-        return mmcv.imfrombytes(content, flag=flag, backend='cv2')
-    except Exception:  # cv2 raises on empty buffers, returns None on truncated ones
-        return None
+        return mmcv.imfrombytes(content, flag=flag, backend=backend)
+    except Exception:  # cv2 raises on empty buffers and returns None on truncated ones;
+        return None    # Pillow raises on both
 
 
 def image_problem(img: Optional[np.ndarray], path: str) -> Optional[str]:
@@ -55,14 +103,23 @@ def image_problem(img: Optional[np.ndarray], path: str) -> Optional[str]:
 
 
 def label_problem(seg: Optional[np.ndarray], path: str) -> Optional[str]:
-    """Problem of a decoded label PNG: undecodable or not single-channel."""
+    """Problem of a decoded label PNG: undecodable, not single-channel, or values that do not
+    fit the uint8 label map the loaders produce (e.g. a 16-bit PNG holding 300, which a plain
+    ``astype(np.uint8)`` would silently turn into 44)."""
     if seg is None:
         return (f'label file {path} cannot be decoded (truncated or not a PNG); re-create it '
-                f'(cityscapesscripts createTrainIdLabelImgs) or re-download it. Run '
-                f'{CHECK_TOOL} to list every bad file.')
+                f"(MMSegmentation's tools/dataset_converters/cityscapes.py, or cityscapesscripts "
+                f'createTrainIdLabelImgs) or re-download it. Run {CHECK_TOOL} to list every bad '
+                f'file.')
     if seg.ndim != 2:
         return (f'label file {path} has shape {seg.shape}; expected a single-channel '
                 f'*_gtFine_labelTrainIds.png (not the colour *_gtFine_color.png)')
+    if seg.dtype != np.uint8 and seg.size and (
+            not (np.issubdtype(seg.dtype, np.integer) or seg.dtype == bool)
+            or int(seg.min()) < 0 or int(seg.max()) > 255):
+        return (f'label file {path} is a {seg.dtype} map with values {int(seg.min())}..'
+                f'{int(seg.max())}; a label must hold 8-bit train ids (0..num_classes-1, 255 = '
+                f'ignore): save it as an 8-bit PNG of train ids (*_gtFine_labelTrainIds.png)')
     return None
 
 
@@ -81,9 +138,11 @@ def size_problem(path: str, what: str, shape: Sequence[int], img_path: str,
     """Problem when a label/disparity map (``shape``) is not the size of its image."""
     if tuple(shape[:2]) == tuple(img_shape[:2]):
         return None
+    why = ' (fx in the camera JSON also depends on the size)' if what == 'disparity' else \
+        ' (labels with nearest neighbour)'
     return (f'{what} file {path} is {shape[0]}x{shape[1]} (HxW) but image {img_path} is '
             f'{img_shape[0]}x{img_shape[1]}; both must come from the same frame at the same '
-            f'resolution: regenerate or resize them together (fx also depends on the size)')
+            f'resolution: regenerate or resize them together{why}')
 
 
 def label_ids_problem(seg: np.ndarray, path: str, num_classes: int,
@@ -96,6 +155,8 @@ def label_ids_problem(seg: np.ndarray, path: str, num_classes: int,
         num_classes (int): Number of classes of the dataset.
         ignore_index (int): Allowed id outside the class range. Defaults to 255.
     """
+    if seg.size == 0 or (int(seg.max()) < num_classes and int(seg.min()) >= 0):
+        return None  # the usual case, decided by two reductions
     if seg.dtype == np.uint8:  # bincount is ~10x faster than np.unique on a full frame
         ids = np.flatnonzero(np.bincount(seg.ravel(), minlength=256))
     else:
@@ -109,11 +170,25 @@ def label_ids_problem(seg: np.ndarray, path: str, num_classes: int,
             f'match the labels')
 
 
-def no_valid_depth_message(path: str, max_depth: Optional[float] = None) -> str:
-    """Warning for a disparity map without any valid pixel (its depth map is all 0)."""
+def no_valid_depth_message(path: str, max_depth: Optional[float] = None,
+                           num_matched: Optional[int] = None) -> str:
+    """Warning for a disparity map without any valid pixel (its depth map is all 0).
+
+    Args:
+        path (str): Disparity file.
+        max_depth (float, optional): The loader's ``max_depth``.
+        num_matched (int, optional): Pixels with a disparity (``p > 1``); when > 0 they are all
+            beyond ``max_depth``.
+    """
     beyond = '' if max_depth is None else f' within max_depth={max_depth} m'
-    return (f'disparity file {path} has no valid pixel{beyond}; its gt_depth_map is all 0, so '
-            f'this frame trains segmentation only (the depth loss skips it and counts it in '
+    if num_matched == 0:
+        reason = ' (every value is 0 or 1: no stereo match)'
+    elif num_matched:
+        reason = f' (its {num_matched} matched pixels are all farther)'
+    else:
+        reason = ''
+    return (f'disparity file {path} has no valid pixel{beyond}{reason}; its gt_depth_map is all '
+            f'0, so this frame trains segmentation only (the depth loss skips it and counts it in '
             f'num_no_depth). If this is unexpected, check the file with {CHECK_TOOL}.')
 
 
@@ -158,7 +233,9 @@ def _read(path: str, key: str, backend_args: Optional[dict]) -> Tuple[Optional[b
 def check_frame(paths: Dict[str, Optional[str]],
                 num_classes: Optional[int] = None,
                 ignore_index: int = 255,
-                backend_args: Optional[dict] = None) -> List[Tuple[str, str]]:
+                max_depth: Optional[float] = None,
+                backend_args: Optional[dict] = None,
+                label_backend: str = 'pillow') -> List[Problem]:
     """Run every check on one frame's files.
 
     Args:
@@ -166,66 +243,89 @@ def check_frame(paths: Dict[str, Optional[str]],
             ``camera_path`` (None or absent: not checked).
         num_classes (int, optional): Check label ids against it. None skips the check.
         ignore_index (int): Id allowed outside the class range. Defaults to 255.
+        max_depth (float, optional): ``max_depth`` of ``LoadCityscapesDepth``: a disparity map
+            is reported when no pixel decodes to a depth in ``(0, max_depth]`` (needs a valid
+            camera JSON; otherwise, and when None, only a pixel with ``p > 1`` is required).
         backend_args (dict, optional): MMEngine file backend arguments.
+        label_backend (str): mmcv backend that decodes labels, as ``LoadAnnotations``'
+            ``imdecode_backend`` (default ``'pillow'``). Images and disparity use cv2, as
+            ``LoadImageFromFile`` and ``LoadCityscapesDepth`` do.
 
     Returns:
-        list[tuple[str, str]]: ``(file, problem)`` pairs, empty when the frame is fine. A file
-        that is missing or undecodable is reported once (its other checks are skipped).
+        list[Problem]: Empty when the frame is fine, else in the order image, label,
+        disparity, camera. A file that is missing or undecodable is reported once (its other
+        checks are skipped).
     """
-    problems: List[Tuple[str, str]] = []
+    problems: List[Problem] = []
+
+    def report(path, kind, message):
+        if message:
+            problems.append(Problem(path, kind, message))
+            return True
+        return False
+
     img_path = paths['img_path']
     img_shape = None
     content, problem = _read(img_path, 'img_path', backend_args)
-    if problem is None:
+    if not report(img_path, 'missing', problem):
         img = decode_png(content, 'color')
-        problem = image_problem(img, img_path)
-        img_shape = None if img is None else img.shape[:2]
-    if problem:
-        problems.append((img_path, problem))
+        if not report(img_path, 'corrupt', image_problem(img, img_path)):
+            img_shape = img.shape[:2]
 
     seg_path = paths.get('seg_map_path')
     if seg_path:
         content, problem = _read(seg_path, 'seg_map_path', backend_args)
-        if problem is None:
-            seg = decode_png(content)
-            problem = label_problem(seg, seg_path)
-            if problem is None and img_shape is not None:
-                problem = size_problem(seg_path, 'label', seg.shape, img_path, img_shape)
-            if problem is None and num_classes is not None:
-                problem = label_ids_problem(seg, seg_path, num_classes, ignore_index)
+        if not report(seg_path, 'missing', problem):
+            seg = decode_png(content, backend=label_backend)
+            if report(seg_path, 'corrupt', label_problem(seg, seg_path)):
+                pass
+            elif img_shape is not None and report(seg_path, 'size', size_problem(
+                    seg_path, 'label', seg.shape, img_path, img_shape)):
+                pass
+            elif num_classes is not None:
+                report(seg_path, 'label_ids',
+                       label_ids_problem(seg, seg_path, num_classes, ignore_index))
+
+    camera, camera_problems = None, []
+    camera_path = paths.get('camera_path')
+    if camera_path:
+        content, problem = _read(camera_path, 'camera_path', backend_args)
         if problem:
-            problems.append((seg_path, problem))
+            camera_problems.append(Problem(camera_path, 'missing', problem))
+        else:
+            camera, problem = parse_camera(content, camera_path)
+            if problem:
+                camera_problems.append(Problem(camera_path, 'camera', problem))
 
     depth_path = paths.get('depth_path')
     if depth_path:
         content, problem = _read(depth_path, 'depth_path', backend_args)
-        if problem is None:
+        if not report(depth_path, 'missing', problem):
             disparity = decode_png(content)
-            problem = disparity_problem(disparity, depth_path)
-            if problem is None and img_shape is not None:
-                problem = size_problem(depth_path, 'disparity', disparity.shape, img_path,
-                                       img_shape)
-            if problem is None and not np.any(disparity > 1):
-                problem = no_valid_depth_message(depth_path)
-        if problem:
-            problems.append((depth_path, problem))
+            if report(depth_path, 'corrupt', disparity_problem(disparity, depth_path)):
+                pass
+            elif img_shape is not None and report(depth_path, 'size', size_problem(
+                    depth_path, 'disparity', disparity.shape, img_path, img_shape)):
+                pass
+            else:
+                num_matched = int(np.count_nonzero(disparity > 1))
+                valid = num_matched > 0
+                if valid and camera is not None and max_depth is not None:
+                    # the loader's own conversion, so both agree on borderline pixels
+                    from .transforms.loading import disparity_to_depth
+                    valid = bool(disparity_to_depth(disparity, *camera, max_depth).any())
+                if not valid:
+                    report(depth_path, 'no_valid_depth', no_valid_depth_message(
+                        depth_path, max_depth if camera is not None else None, num_matched))
+    return problems + camera_problems
 
-    camera_path = paths.get('camera_path')
-    if camera_path:
-        content, problem = _read(camera_path, 'camera_path', backend_args)
-        if problem is None:
-            problem = parse_camera(content, camera_path)[1]
-        if problem:
-            problems.append((camera_path, problem))
-    return problems
 
-
-def missing_files(info: dict, backend_args: Optional[dict] = None) -> List[Tuple[str, str]]:
-    """``(file, problem)`` for each of a data info's files that does not exist (a stat each)."""
+def missing_files(info: dict, backend_args: Optional[dict] = None) -> List[Problem]:
+    """A ``missing`` :class:`Problem` for each of a data info's files that does not exist (a
+    stat each)."""
     out = []
     for key in FILE_KINDS:
         path = info.get(key)
         if path and not fileio.exists(path, backend_args=backend_args):
-            out.append((path, missing_file(path, key)))
+            out.append(Problem(path, 'missing', missing_file(path, key)))
     return out
-

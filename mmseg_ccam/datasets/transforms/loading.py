@@ -98,6 +98,10 @@ class LoadCityscapesDepth(BaseTransform):
     Added Keys:
 
     - gt_depth_map (np.ndarray): float32 ``(H, W)`` depth in metres, 0 = invalid.
+    - depth_valid (bool): Whether ``gt_depth_map`` has a valid (> 0) pixel. A frame without
+      one is kept (a ``UserWarning`` names its file): it trains segmentation only, since the
+      segmentor skips the depth loss of samples without valid depth. Add ``'depth_valid'`` to
+      ``PackSegInputs(meta_keys=...)`` to see it in the data samples.
     - seg_fields (list): ``'gt_depth_map'`` appended (created if missing).
 
     Args:
@@ -155,11 +159,14 @@ class LoadCityscapesDepth(BaseTransform):
                 f'LoadCityscapesDepth before geometric transforms (Resize, Crop, ...)')
 
         depth = disparity_to_depth(disparity, baseline, fx, self.max_depth)
-        if not depth.any():
+        depth_valid = bool(depth.any())
+        if not depth_valid:
             # Not an error: the segmentor skips the depth loss of such a sample (num_no_depth),
-            # so the frame still trains segmentation. Warned once per file.
-            warnings.warn(V.no_valid_depth_message(depth_path, self.max_depth), stacklevel=2)
+            # so the frame still trains segmentation. Python warns once per file and process.
+            warnings.warn(V.no_valid_depth_message(
+                depth_path, self.max_depth, int(np.count_nonzero(disparity > 1))), stacklevel=2)
         results['gt_depth_map'] = depth
+        results['depth_valid'] = depth_valid
         results.setdefault('seg_fields', []).append('gt_depth_map')
         return results
 
@@ -175,8 +182,10 @@ class LoadOptionalAnnotations(LoadAnnotations):
     When ``results['seg_map_path']`` is None (or absent) it writes an all-``ignore_index`` uint8
     ``gt_seg_map`` of the current image size and registers it in ``seg_fields``, so labeled and
     unlabeled frames share one pipeline. Otherwise it loads the label like ``LoadAnnotations``
-    (same ``reduce_zero_label`` / ``label_map`` handling) and raises an error naming the file
-    when it is missing, does not decode, is not single-channel, differs in size from the image
+    (same ``imdecode_backend``, Pillow by default, and the same ``reduce_zero_label`` /
+    ``label_map`` handling) and raises an error naming the file when it is missing, does not
+    decode, is not single-channel, holds values that do not fit uint8 (a 16-bit PNG; mmseg
+    would wrap them silently), differs in size from the image
     (``ori_shape``, when the image was loaded first) or holds ids outside
     ``[0, num_classes)`` other than ``ignore_index``. Load the image first.
 
@@ -211,7 +220,8 @@ class LoadOptionalAnnotations(LoadAnnotations):
 
     def _load_checked(self, results: dict, path: str) -> None:
         """``LoadAnnotations._load_seg_map`` (mmseg 1.2) with the checks of the docstring."""
-        seg = V.decode_png(_read(path, 'seg_map_path', self.backend_args))
+        seg = V.decode_png(_read(path, 'seg_map_path', self.backend_args),
+                           backend=self.imdecode_backend)
         problem = V.label_problem(seg, path)
         if problem is None and results.get('ori_shape') is not None:
             problem = V.size_problem(path, 'label', seg.shape, results.get('img_path'),
