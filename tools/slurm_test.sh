@@ -9,12 +9,14 @@ CHECKPOINT=$4
 shift 4
 GPUS=${GPUS:-4}
 GPUS_PER_NODE=${GPUS_PER_NODE:-4}
+# GRES= (empty) on CPU-only partitions, which reject --gres=gpu:N.
+GRES=${GRES-gpu:$GPUS_PER_NODE}
 CPUS_PER_TASK=${CPUS_PER_TASK:-5}
 SRUN_ARGS=${SRUN_ARGS:-}
 PYTHON=${PYTHON:-python}
 cd "$(dirname "$0")/.."
 # shellcheck disable=SC2086
-srun -p "$PARTITION" --job-name="$JOB_NAME" --gres=gpu:"$GPUS_PER_NODE" \
+srun -p "$PARTITION" --job-name="$JOB_NAME" ${GRES:+--gres="$GRES"} \
   --ntasks="$GPUS" --ntasks-per-node="$GPUS_PER_NODE" --cpus-per-task="$CPUS_PER_TASK" \
   --kill-on-bad-exit=1 $SRUN_ARGS \
   "$PYTHON" -u tools/test.py "$CONFIG" "$CHECKPOINT" --launcher slurm "$@"
