@@ -1,2 +1,2 @@
-from . import mean_teacher_hook  # noqa: F401
-from . import sync_buffers_hook  # noqa: F401
+# Importing the modules registers the hooks in mmseg.registry.HOOKS.
+from . import mean_teacher_hook, sync_buffers_hook  # noqa: F401
