@@ -1,5 +1,6 @@
 """Tests of LoadCityscapesDepth, LoadOptionalAnnotations and the disparity decoding."""
 import json
+import re
 
 import cv2
 import numpy as np
@@ -11,12 +12,19 @@ from mmengine.registry import DefaultScope
 from mmseg.datasets.transforms import LoadAnnotations
 
 import mmseg_ccam  # noqa: F401  (registers the transforms)
-from mmseg_ccam.datasets.transforms.loading import (
-    LoadCityscapesDepth,
-    LoadOptionalAnnotations,
-    disparity_to_depth,
-    parse_camera_json,
+from mmseg_ccam.datasets import validation as V
+from mmseg_ccam.datasets.cityscapes_geometry import (
+    CameraError,
+    disparity_png_to_depth,
+    parse_camera,
+    parse_stereo,
 )
+from mmseg_ccam.datasets.transforms.loading import LoadCityscapesDepth, LoadOptionalAnnotations
+
+
+def disparity_to_depth(p, baseline, fx, max_depth=80.0):
+    """The loader's decoding (``LoadCityscapesDepth`` default ``max_depth=80``)."""
+    return disparity_png_to_depth(p, baseline=baseline, fx=fx, max_depth=max_depth)
 
 BASELINE, FX = 0.2, 1000.0  # baseline * fx = 200 m*px: depth Z <-> disparity 200 / Z
 
@@ -129,7 +137,40 @@ def test_bad_files_are_named(tmp_path):
     with pytest.raises(ValueError, match='broken_camera.json'):
         LoadCityscapesDepth()(dict(depth_path=disp, camera_path=str(broken)))
     with pytest.raises(ValueError, match='x.json.*must be a positive'):
-        parse_camera_json(b'{"extrinsic": {"baseline": 0}, "intrinsic": {"fx": 5}}', 'x.json')
+        parse_stereo(b'{"extrinsic": {"baseline": 0}, "intrinsic": {"fx": 5}}', 'x.json')
+
+
+@pytest.mark.parametrize('raw', [True, False, '1000.0', None, [1000.0]])
+def test_camera_entry_that_is_not_a_json_number_is_refused(tmp_path, raw):
+    # `"fx": true` used to read as 1.0 (float(True)): depth 1000x too small, no error
+    disp = write_disparity(tmp_path / 'd.png', np.full((2, 2), p_for_depth(10)))
+    bad = tmp_path / 'bool_camera.json'
+    bad.write_text(json.dumps({'extrinsic': {'baseline': BASELINE}, 'intrinsic': {'fx': raw}}))
+    shown = json.dumps(raw)
+    with pytest.raises(CameraError, match=rf'bool_camera.json: "intrinsic.fx" = '
+                       rf'{re.escape(shown)} must be a positive finite number'):
+        LoadCityscapesDepth()(dict(depth_path=disp, camera_path=str(bad)))
+    # the full parser (APIs, demo) refuses it the same way, and a JSON integer is a number
+    with pytest.raises(CameraError, match='"intrinsic.fx"'):
+        parse_camera(bad.read_bytes(), str(bad))
+    bad.write_text(json.dumps({'extrinsic': {'baseline': BASELINE}, 'intrinsic': {'fx': 1000}}))
+    assert parse_stereo(bad.read_bytes(), str(bad)) == (BASELINE, 1000.0)
+
+
+def test_check_dataset_reports_boolean_camera_entry(tmp_path):
+    """tools/check_dataset.py runs validation.check_frame on every frame."""
+    img = tmp_path / 'f_leftImg8bit.png'
+    cv2.imwrite(str(img), np.zeros((2, 2, 3), np.uint8))
+    disp = write_disparity(tmp_path / 'f_disparity.png', np.full((2, 2), p_for_depth(10)))
+    cam = tmp_path / 'f_camera.json'
+    cam.write_text(json.dumps({'extrinsic': {'baseline': True}, 'intrinsic': {'fx': FX}}))
+    paths = dict(img_path=str(img), depth_path=disp, camera_path=str(cam))
+    problems = V.check_frame(paths, max_depth=80.0)
+    assert [(p.path, p.kind) for p in problems] == [(str(cam), 'camera')]
+    assert '"extrinsic.baseline" = true must be a positive finite number' in problems[0].message
+    # the same frame with a numeric baseline is clean
+    cam.write_text(json.dumps({'extrinsic': {'baseline': BASELINE}, 'intrinsic': {'fx': FX}}))
+    assert V.check_frame(paths, max_depth=80.0) == []
 
 
 def test_size_mismatch_names_both_files(tmp_path):

@@ -5,12 +5,13 @@ and ``tools/check_dataset.py`` (a full scan) all word their errors through these
 a message printed during training is the same as the line the check tool prints for that file.
 Every message names the file and says what to do; ``docs/troubleshooting.md`` lists them.
 """
-import json
 from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import mmcv
 import mmengine.fileio as fileio
 import numpy as np
+
+from .cityscapes_geometry import disparity_png_to_depth, stereo_problem
 
 CHECK_TOOL = 'tools/check_dataset.py DATA_ROOT'
 
@@ -192,36 +193,6 @@ def no_valid_depth_message(path: str, max_depth: Optional[float] = None,
             f'num_no_depth). If this is unexpected, check the file with {CHECK_TOOL}.')
 
 
-def parse_camera(content: bytes, path: str) -> Tuple[Optional[Tuple[float, float]],
-                                                    Optional[str]]:
-    """Read ``(baseline, fx)`` from a Cityscapes camera JSON.
-
-    Returns:
-        tuple: ``((baseline, fx), None)`` or ``(None, problem)``.
-    """
-    try:
-        camera = json.loads(content)
-    except (ValueError, UnicodeDecodeError) as err:
-        return None, (f'camera file {path} is not valid JSON ({err}); replace it with the '
-                      f'Cityscapes camera/*_camera.json of this frame')
-    values = []
-    for group, key in (('extrinsic', 'baseline'), ('intrinsic', 'fx')):
-        section = camera.get(group) if isinstance(camera, dict) else None
-        if not isinstance(section, dict) or key not in section:
-            return None, (f'camera file {path} has no "{group}.{key}" entry, which is needed to '
-                          f'turn disparity into depth; replace it with the Cityscapes '
-                          f'camera/*_camera.json of this frame')
-        try:
-            value = float(section[key])
-        except (TypeError, ValueError):
-            value = float('nan')
-        if not np.isfinite(value) or value <= 0:
-            return None, (f'camera file {path}: "{group}.{key}" = {section[key]!r} must be a '
-                          f'positive number; fix or replace the file')
-        values.append(value)
-    return (values[0], values[1]), None
-
-
 def _read(path: str, key: str, backend_args: Optional[dict]) -> Tuple[Optional[bytes],
                                                                       Optional[str]]:
     try:
@@ -293,7 +264,7 @@ def check_frame(paths: Dict[str, Optional[str]],
         if problem:
             camera_problems.append(Problem(camera_path, 'missing', problem))
         else:
-            camera, problem = parse_camera(content, camera_path)
+            camera, problem = stereo_problem(content, camera_path)
             if problem:
                 camera_problems.append(Problem(camera_path, 'camera', problem))
 
@@ -312,8 +283,9 @@ def check_frame(paths: Dict[str, Optional[str]],
                 valid = num_matched > 0
                 if valid and camera is not None and max_depth is not None:
                     # the loader's own conversion, so both agree on borderline pixels
-                    from .transforms.loading import disparity_to_depth
-                    valid = bool(disparity_to_depth(disparity, *camera, max_depth).any())
+                    baseline, fx = camera
+                    valid = bool(disparity_png_to_depth(
+                        disparity, baseline=baseline, fx=fx, max_depth=max_depth).any())
                 if not valid:
                     report(depth_path, 'no_valid_depth', no_valid_depth_message(
                         depth_path, max_depth if camera is not None else None, num_matched))

@@ -18,14 +18,7 @@ from typing import Dict
 
 import numpy as np
 
-#: Cityscapes calibration at 2048 x 1024 (``camera/*.json`` of the real data).
-CITYSCAPES_WIDTH = 2048
-CITYSCAPES_HEIGHT = 1024
-CITYSCAPES_FX = 2262.52
-CITYSCAPES_FY = 2265.3017905988554
-CITYSCAPES_U0 = 1096.98
-CITYSCAPES_V0 = 513.137
-CITYSCAPES_BASELINE = 0.209313
+from ..cityscapes_geometry import CITYSCAPES_CAMERA
 
 
 @dataclass(frozen=True)
@@ -51,7 +44,7 @@ class PinholeCamera:
     cam_height: float = 1.22
     cam_x: float = 0.0
     pitch: float = 0.0
-    baseline: float = CITYSCAPES_BASELINE
+    baseline: float = CITYSCAPES_CAMERA.baseline
 
     @property
     def origin(self) -> np.ndarray:
@@ -112,7 +105,7 @@ def scaled_intrinsics(height: int, width: int) -> Dict[str, float]:
     ``width / 2048``; ``fy, v0`` by ``height / 1024``), the usual way resized
     Cityscapes calibrations are written.
     """
-    sx = width / CITYSCAPES_WIDTH
-    sy = height / CITYSCAPES_HEIGHT
-    return dict(fx=CITYSCAPES_FX * sx, fy=CITYSCAPES_FY * sy,
-                u0=CITYSCAPES_U0 * sx, v0=CITYSCAPES_V0 * sy)
+    cam = CITYSCAPES_CAMERA
+    sx = width / cam.width
+    sy = height / cam.height
+    return dict(fx=cam.fx * sx, fy=cam.fy * sy, u0=cam.u0 * sx, v0=cam.v0 * sy)

@@ -4,31 +4,44 @@
 so frames do not depend on how many are generated; ``generate_synthcity``
 writes ``leftImg8bit``, ``gtFine`` (labelIds, labelTrainIds), ``disparity`` and
 ``camera`` files exactly as Cityscapes names them.
+
+Splits: ``train``, ``val`` and a held-out ``test`` (hyper-parameters are chosen on val, final
+numbers reported on test), each from its own random stream; ``unlabeled``, a large pool for
+semi-supervised training; ``test_shift``, the test frames' geometry (same labels and depth,
+frame for frame) with another palette and lighting (:mod:`.appearance`).
 """
 import ctypes
 import json
 import os
 import os.path as osp
+import multiprocessing
 import time
 from dataclasses import dataclass
-from typing import Dict, Optional
+from typing import Dict, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
 
+from ..cityscapes_geometry import depth_to_disparity_png
 from . import labels as L
-from .encoding import depth_to_disparity_png
+from .appearance import APPEARANCES, appearance_rng, draw_appearance
 from .layout import Scene, ground_labels, sample_scene
 from .raycast import RayBundle, raycast
 from .shading import shade
 
 #: Split name -> code mixed into the per-frame seed.
-SPLIT_CODES = {'train': 0, 'val': 1, 'test': 2}
+SPLIT_CODES = {'train': 0, 'val': 1, 'test': 2, 'unlabeled': 3, 'test_shift': 4}
+#: Splits whose geometry is another split's, frame for frame (only the appearance differs).
+GEOMETRY_OF = {'test_shift': 'test'}
+#: Splits rendered with the 'shifted' appearance whatever the dataset's appearance.
+SHIFTED_SPLITS = ('test_shift',)
 #: Invented city names per split (lowercase letters only: mmseg splits on '_').
 CITIES = {
     'train': ('ashford', 'brookline', 'cedarfield', 'dunwick', 'elmstead'),
     'val': ('fairhaven', 'glenmoor'),
     'test': ('harrowgate',),
+    'unlabeled': ('ivybridge', 'juniper', 'kingsmere', 'larkhill'),
+    'test_shift': ('harrowgate',),
 }
 #: Frame number in every sequence (Cityscapes' annotated frames are ``_000019``).
 FRAME_NUMBER = 19
@@ -67,13 +80,16 @@ class SynthFrame:
 
 
 def frame_rng(seed: int, split: str, index: int) -> np.random.Generator:
-    """The generator of frame ``index`` of ``split``: depends on nothing else."""
+    """The generator of frame ``index`` of ``split``: depends on nothing else.
+
+    It draws the geometry (and the classic appearance); ``test_shift`` uses the test stream.
+    """
     if split not in SPLIT_CODES:
         raise ValueError(f'split must be one of {sorted(SPLIT_CODES)}, got {split!r}')
     if int(seed) < 0 or int(index) < 0:
         raise ValueError(f'seed and index must be non-negative, got {seed}, {index}')
-    return np.random.default_rng(np.random.SeedSequence([int(seed), SPLIT_CODES[split],
-                                                         int(index)]))
+    code = SPLIT_CODES[GEOMETRY_OF.get(split, split)]
+    return np.random.default_rng(np.random.SeedSequence([int(seed), code, int(index)]))
 
 
 def frame_name(split: str, index: int) -> tuple:
@@ -122,12 +138,13 @@ def _check_frame_args(height, width, max_depth) -> tuple:
 
 def render_frame(seed: int, split: str, index: int, height: int = 256, width: int = 512,
                  max_depth: float = 80.0, ego_hood: bool = True,
-                 timings: Optional[Dict[str, float]] = None) -> SynthFrame:
+                 timings: Optional[Dict[str, float]] = None,
+                 appearance: str = 'classic') -> SynthFrame:
     """Draw and render frame ``index`` of ``split`` for ``seed``.
 
     Args:
         seed (int): dataset seed (>= 0).
-        split (str): 'train', 'val' or 'test'.
+        split (str): 'train', 'val', 'test', 'unlabeled' or 'test_shift'.
         index (int): frame index in the split (>= 0).
         height, width (int): image size; intrinsics are Cityscapes' scaled to it.
         max_depth (float): depths beyond it are invalid (``p = 0``) in the
@@ -136,6 +153,10 @@ def render_frame(seed: int, split: str, index: int, height: int = 256, width: in
             no depth) at the bottom, as in Cityscapes.
         timings (dict, optional): if given, seconds per stage are added to it
             ('layout', 'raycast', 'shade', 'finish').
+        appearance (str): 'classic' (the layout's colours and light), 'varied'
+            (per-instance tints and detail, time of day, haze) or 'shifted' (varied plus
+            another palette and lighting); see :mod:`.appearance`. Labels and depth do not
+            depend on it. ``test_shift`` frames are always 'shifted'.
 
     Returns:
         SynthFrame: image, labels, depth, disparity and camera of the frame.
@@ -145,11 +166,15 @@ def render_frame(seed: int, split: str, index: int, height: int = 256, width: in
     t0 = clock()
     rng = frame_rng(seed, split, index)
     scene = sample_scene(rng, height, width)
+    if appearance not in APPEARANCES:
+        raise ValueError(f'appearance must be one of {APPEARANCES}, got {appearance!r}')
+    mode = 'shifted' if split in SHIFTED_SPLITS else appearance
+    scene, app = draw_appearance(appearance_rng(seed, SPLIT_CODES[split], index), scene, mode)
     rays = RayBundle.from_camera(scene.camera)
     t1 = clock()
     hits = raycast(scene.prims, scene.camera, rays)
     t2 = clock()
-    image, label_ids = shade(scene, hits, rays, ground_labels)
+    image, label_ids = shade(scene, hits, rays, ground_labels, app)
     t3 = clock()
     depth = np.where(np.isfinite(hits.depth), hits.depth, np.float32(0)).astype(np.float32)
     hood = ego_hood_mask(height, width) if ego_hood else None
@@ -158,7 +183,7 @@ def render_frame(seed: int, split: str, index: int, height: int = 256, width: in
         depth[hood] = 0
     image8 = _finish(scene, image, rng, hood)
     cam = scene.camera
-    disparity = depth_to_disparity_png(depth, cam.fx, cam.baseline, max_depth)
+    disparity = depth_to_disparity_png(depth, baseline=cam.baseline, fx=cam.fx, max_depth=max_depth)
     train_ids = L.to_train_ids(label_ids)
     t4 = clock()
     if timings is not None:

@@ -2,7 +2,8 @@
 
 Both loaders check what they read (decodes, size matches the image, label ids in range, a valid
 depth pixel) with :mod:`mmseg_ccam.datasets.validation`, so their messages match
-``tools/check_dataset.py``.
+``tools/check_dataset.py``; the camera JSON and the disparity codec are those of
+:mod:`mmseg_ccam.datasets.cityscapes_geometry`.
 """
 import warnings
 from typing import Optional, Tuple
@@ -14,55 +15,7 @@ from mmseg.datasets.transforms import LoadAnnotations
 from mmseg.registry import TRANSFORMS
 
 from .. import validation as V
-
-
-def disparity_to_depth(disparity: np.ndarray, baseline: float, fx: float,
-                       max_depth: Optional[float] = 80.0) -> np.ndarray:
-    """Decode a Cityscapes disparity PNG into metric depth.
-
-    Cityscapes stores ``p = 256 * d + 1`` (``d`` disparity in pixels) and ``p = 0`` where the
-    stereo matcher found nothing; depth is ``Z = baseline * fx / d``.
-
-    Args:
-        disparity (np.ndarray): uint16 array ``(H, W)`` of raw PNG values ``p``.
-        baseline (float): Stereo baseline in metres (``extrinsic.baseline``).
-        fx (float): Focal length in pixels (``intrinsic.fx``).
-        max_depth (float, optional): Depths above it are set invalid (0). None keeps all.
-
-    Returns:
-        np.ndarray: float32 ``(H, W)`` depth in metres, 0 where invalid (``p <= 1``, i.e. no
-        match or zero disparity, or beyond ``max_depth``).
-    """
-    p = disparity.astype(np.float32)
-    # p == 1 is a zero disparity (a point at infinity): no finite depth, so invalid like p == 0.
-    valid = p > 1
-    # Z = baseline * fx / ((p - 1) / 256), in float32 (relative error ~1e-7, 2x faster than
-    # float64 on a 2048x1024 frame).
-    depth = np.zeros(p.shape, dtype=np.float32)
-    depth[valid] = np.float32(256.0 * baseline * fx) / (p[valid] - np.float32(1.0))
-    if max_depth is not None:
-        depth[depth > max_depth] = 0.0
-    return depth
-
-
-def parse_camera_json(content: bytes, path: str) -> Tuple[float, float]:
-    """Read ``(baseline, fx)`` from a Cityscapes camera JSON.
-
-    Args:
-        content (bytes): File content.
-        path (str): File name, for error messages.
-
-    Returns:
-        tuple[float, float]: ``extrinsic.baseline`` (m) and ``intrinsic.fx`` (px).
-
-    Raises:
-        ValueError: Invalid JSON, a missing key or a non-positive value (message from
-            :func:`mmseg_ccam.datasets.validation.parse_camera`).
-    """
-    values, problem = V.parse_camera(content, path)
-    if problem:
-        raise ValueError(problem)
-    return values
+from ..cityscapes_geometry import disparity_png_to_depth, parse_stereo
 
 
 def _read(path: str, key: str, backend_args: Optional[dict]) -> bytes:
@@ -138,7 +91,7 @@ class LoadCityscapesDepth(BaseTransform):
         if problem:
             raise ValueError(problem)
         camera_path, camera_bytes = self._get(results, 'camera_path')
-        baseline, fx = parse_camera_json(camera_bytes, camera_path)
+        baseline, fx = parse_stereo(camera_bytes, camera_path)
 
         size = tuple(disparity.shape[:2])
         ori_shape = results.get('ori_shape')
@@ -158,7 +111,8 @@ class LoadCityscapesDepth(BaseTransform):
                 f'{tuple(img_shape[:2])} but disparity {depth_path} is {size}; put '
                 f'LoadCityscapesDepth before geometric transforms (Resize, Crop, ...)')
 
-        depth = disparity_to_depth(disparity, baseline, fx, self.max_depth)
+        depth = disparity_png_to_depth(disparity, baseline=baseline, fx=fx,
+                                       max_depth=self.max_depth)
         depth_valid = bool(depth.any())
         if not depth_valid:
             # Not an error: the segmentor skips the depth loss of such a sample (num_no_depth),
@@ -256,3 +210,11 @@ class LoadOptionalAnnotations(LoadAnnotations):
     def __repr__(self) -> str:
         return (super().__repr__()[:-1] + f', ignore_index={self.ignore_index}, '
                 f'num_classes={self.num_classes})')
+
+
+def disparity_to_depth(disparity: np.ndarray, baseline: float, fx: float,
+                       max_depth: Optional[float] = 80.0) -> np.ndarray:
+    """Old positional name of
+    :func:`mmseg_ccam.datasets.cityscapes_geometry.disparity_png_to_depth`, kept only until its
+    last caller (a test) imports that directly."""
+    return disparity_png_to_depth(disparity, baseline=baseline, fx=fx, max_depth=max_depth)
