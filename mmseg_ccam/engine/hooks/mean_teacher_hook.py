@@ -7,6 +7,7 @@ from mmengine.dist import all_reduce, get_world_size
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 from mmseg.registry import HOOKS
+from torch.profiler import record_function
 
 __all__ = ['MeanTeacherHook', 'ema_momentum', 'ema_update_', 'paired_tensors']
 
@@ -223,8 +224,9 @@ class MeanTeacherHook(Hook):
         if done % self.interval != 0:
             return
         m = ema_momentum(done // self.interval - 1, self.momentum)
-        ema_update_(self._teacher_params, self._student_params, self._teacher_buffers,
-                    self._student_buffers, m)
+        with record_function('ccam:ema'):
+            ema_update_(self._teacher_params, self._student_params, self._teacher_buffers,
+                        self._student_buffers, m)
         self._average_float_buffers_over_ranks()
         runner.message_hub.update_scalar('train/teacher_momentum', m)
 

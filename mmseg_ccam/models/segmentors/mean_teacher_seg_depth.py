@@ -21,6 +21,7 @@ from mmseg.utils import (
     add_prefix,
 )
 from torch import Tensor
+from torch.profiler import record_function
 
 from mmseg_ccam.augmentation.affine_mix import affine_mix_batch
 from mmseg_ccam.augmentation.color_aug import color_aug_batch
@@ -394,7 +395,8 @@ class MeanTeacherSegDepth(FiniteLossGuardMixin, BaseModel):
         """Losses of the unlabeled samples (see the class docstring); keys without prefix."""
         cfg = self.semi_train_cfg
         size = inputs.shape[2:]
-        pseudo, conf, t_depth = self.teacher_predict(inputs)
+        with record_function('ccam:teacher'):
+            pseudo, conf, t_depth = self.teacher_predict(inputs)
         gt_depth = self._stack_gt_depth(data_samples, inputs)
         generator = self._generator(inputs.device)
         losses = dict(num_no_depth=count_samples_without_depth(
@@ -402,9 +404,10 @@ class MeanTeacherSegDepth(FiniteLossGuardMixin, BaseModel):
 
         img, seg, conf_m, depth_m = inputs, pseudo, conf, gt_depth
         if cfg['affine_mix'] is not None:
-            mixed = affine_mix_batch(
-                inputs, pseudo, t_depth, generator=generator, seg_pad_val=IGNORE_INDEX,
-                extra=conf, extra_depth=gt_depth, **cfg['affine_mix'])
+            with record_function('ccam:affine_mix'):
+                mixed = affine_mix_batch(
+                    inputs, pseudo, t_depth, generator=generator, seg_pad_val=IGNORE_INDEX,
+                    extra=conf, extra_depth=gt_depth, **cfg['affine_mix'])
             img, seg, conf_m, depth_m = mixed.img, mixed.seg, mixed.extra[0], mixed.extra_depth[0]
 
         seg_feats, depth_feats = self.student.extract_task_feats(img)
@@ -415,8 +418,9 @@ class MeanTeacherSegDepth(FiniteLossGuardMixin, BaseModel):
         losses.update(scale_losses(depth_losses, cfg['unsup_depth_weight']))
 
         if cfg['color_aug'] is not None:
-            aug = color_aug_batch(inputs, pseudo, generator=generator,
-                                  ignore_index=IGNORE_INDEX, **self._color_aug_kwargs())
+            with record_function('ccam:color_aug'):
+                aug = color_aug_batch(inputs, pseudo, generator=generator,
+                                      ignore_index=IGNORE_INDEX, **self._color_aug_kwargs())
             _, depth_feats = self.student.extract_task_feats(aug.img)
             color_losses = self.student.depth_head_loss(
                 depth_feats, self._depth_samples(gt_depth, data_samples))
@@ -437,7 +441,8 @@ class MeanTeacherSegDepth(FiniteLossGuardMixin, BaseModel):
         losses = dict()
         if labeled:
             idx = torch.tensor(labeled, device=inputs.device)
-            sup = self.student.loss(inputs[idx], [data_samples[i] for i in labeled])
+            with record_function('ccam:student'):
+                sup = self.student.loss(inputs[idx], [data_samples[i] for i in labeled])
             losses.update(add_prefix(scale_losses(sup, self.semi_train_cfg['sup_weight']), 'sup'))
         if unlabeled:
             idx = torch.tensor(unlabeled, device=inputs.device)
