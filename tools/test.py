@@ -17,6 +17,7 @@ from mmengine.dist import is_main_process
 import mmseg_ccam  # noqa: F401  (registers components, checkpoint allow-list)
 from mmseg_ccam.engine.checkpoint import IncompatibleCheckpointError
 from mmseg_ccam.evaluation.report import flatten_metrics, format_metrics_table
+from mmseg_ccam.models.segmentors import tta_config
 from mmseg_ccam.utils import init_cpu_distributed, load_config
 from mmseg_ccam.utils.launch import build_runner, explain_build_errors
 
@@ -28,6 +29,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--work-dir', help='directory for the evaluation log')
     parser.add_argument('--out', help='write the metrics as one flat JSON object to this file')
     parser.add_argument('--show-dir', help='write a visualisation PNG per image to this dir')
+    parser.add_argument('--tta', action='store_true',
+                        help='test-time augmentation: the config\'s tta_pipeline (scales x flips) '
+                        'merged by its tta_model')
     parser.add_argument('--wait-time', type=float, default=0, help='interval of --show (s)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config entries, e.g. test_dataloader.batch_size=2')
@@ -54,6 +58,8 @@ def main() -> None:
         raise FileNotFoundError(f'Checkpoint {args.checkpoint!r} does not exist.')
     cfg = load_config(args)
     cfg.load_from = args.checkpoint
+    if args.tta:
+        cfg = tta_config(cfg)
     if args.show_dir:
         enable_show_dir(cfg, args.show_dir, args.wait_time)
     init_cpu_distributed(cfg)

@@ -8,3 +8,6 @@ runner_type = 'AtomicCheckpointRunner'
 vis_backends = [dict(type='LocalVisBackend')]
 visualizer = dict(type='SegDepthLocalVisualizer', vis_backends=vis_backends, name='visualizer',
                   min_depth=1.0, max_depth=80.0)
+# tools/test.py --tta wraps the model in this (mmseg's SegTTAModel merges segmentation only);
+# the TTA pipeline is in the dataset configs.
+tta_model = dict(type='SegDepthTTAModel')

@@ -57,3 +57,23 @@ val_evaluator = [
     dict(type='StreamingDepthMetric', max_depth_eval=max_depth),
 ]
 test_evaluator = val_evaluator
+
+# Test-time augmentation (tools/test.py --tta), MMSegmentation's convention: six scales
+# (0.5-1.75 x the test scale) x {no flip, horizontal flip}, merged by SegDepthTTAModel
+# (mean softmax scores, mean depth in metres). Annotations load after Resize (original
+# resolution) and before the flips, so the unflipped view carries the ground truth.
+img_ratios = [0.5, 0.75, 1.0, 1.25, 1.5, 1.75]
+tta_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(
+        type='TestTimeAug',
+        transforms=[
+            [dict(type='Resize', scale=(int(img_scale[0] * r), int(img_scale[1] * r)),
+                  keep_ratio=True) for r in img_ratios],
+            [dict(type='LoadOptionalAnnotations')],
+            [dict(type='LoadCityscapesDepth', max_depth=max_depth)],
+            [dict(type='RandomFlip', prob=0., direction='horizontal'),
+             dict(type='RandomFlip', prob=1., direction='horizontal')],
+            [dict(type='PackSegInputs')],
+        ])
+]

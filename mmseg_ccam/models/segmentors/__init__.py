@@ -7,3 +7,4 @@ __all__ = [
     'NonFiniteLossError', 'check_finite_losses'
 ]
 from . import mean_teacher_seg_depth  # noqa: F401, E402
+from .seg_depth_tta_model import SegDepthTTAModel, tta_config  # noqa: F401, E402

@@ -1,0 +1,151 @@
+"""Test-time augmentation (multi-scale + flip) for joint segmentation + depth models."""
+import copy
+from typing import List, Optional
+
+import torch.nn.functional as F
+from mmengine.config import Config
+from mmengine.model import BaseTTAModel
+from mmengine.structures import PixelData
+from mmseg.registry import MODELS
+from mmseg.structures import SegDataSample
+from mmseg.utils import SampleList
+from torch import Tensor
+
+
+def _to_shape(x: Tensor, shape: tuple, align_corners: bool) -> Tensor:
+    """(C, H, W) resized bilinearly to ``shape`` (H0, W0); unchanged when it already has it."""
+    if tuple(x.shape[-2:]) == tuple(shape):
+        return x
+    return F.interpolate(x[None].float(), size=tuple(shape), mode='bilinear',
+                         align_corners=align_corners)[0]
+
+
+@MODELS.register_module()
+class SegDepthTTAModel(BaseTTAModel):
+    """Merge the augmented predictions of a :class:`SegDepthEncoderDecoder`.
+
+    MMSegmentation's TTA convention: ``tools/test.py --tta`` replaces the test pipeline by the
+    config's ``tta_pipeline`` (``TestTimeAug`` over scales and flips) and wraps ``model`` in
+    ``tta_model``. Every augmented view goes through ``module.test_step``, whose predictions
+    are already at the original image size with flips undone (``SegDepthEncoderDecoder``
+    removes padding, flips back and resizes to ``ori_shape``); views are then merged per image:
+
+    - segmentation: the mean of the per-view softmax scores (sigmoid for one output channel),
+      exactly as ``mmseg.models.SegTTAModel``; ``pred_sem_seg`` is its argmax (threshold);
+    - depth: the mean of the per-view depth maps in metres.
+
+    A view that is not at the original size (a module that does not resize) is resized
+    bilinearly to ``ori_shape`` before merging.
+
+    The merged sample carries the ground truth (``gt_sem_seg``, ``gt_depth_map``) and meta of
+    the first view without a flip: the TTA pipeline loads the annotations after ``Resize``
+    (at the original resolution) and before ``RandomFlip``, so a flipped view holds flipped
+    ground truth. The pipeline must therefore include an unflipped view
+    (``RandomFlip(prob=0.)``), as MMSegmentation's ``tta_pipeline`` does.
+
+    Args:
+        module (dict | nn.Module): The segmentor (``SegDepthEncoderDecoder`` or any model
+            whose ``test_step`` returns ``seg_logits`` and/or ``pred_depth_map``).
+        data_preprocessor (dict | nn.Module, optional): Overrides the module's.
+    """
+
+    def merge_preds(self, data_samples_list: List[SampleList]) -> SampleList:
+        """Merge the views of each image.
+
+        Args:
+            data_samples_list (list[list[SegDataSample]]): One list of views per image.
+
+        Returns:
+            list[SegDataSample]: One merged sample per image, with ``seg_logits`` (K, H, W
+            mean scores), ``pred_sem_seg`` (1, H, W) and ``pred_depth_map`` (1, H, W, metres)
+            for the tasks the module predicts.
+        """
+        return [self._merge_views(list(views)) for views in data_samples_list]
+
+    def _merge_views(self, views: SampleList) -> SegDataSample:
+        reference = self._unflipped_view(views)
+        ori_shape = tuple(reference.metainfo.get('ori_shape',
+                                                 self._pred_shape(views[0])))[:2]
+        align_corners = bool(getattr(self.module, 'align_corners', False))
+        merged = SegDataSample(metainfo=dict(reference.metainfo, flip=False))
+        fields = dict()
+        if all('seg_logits' in v for v in views):
+            scores = None
+            for view in views:
+                logits = _to_shape(view.seg_logits.data, ori_shape, align_corners)
+                probs = logits.softmax(dim=0) if logits.shape[0] > 1 else logits.sigmoid()
+                scores = probs if scores is None else scores + probs
+            scores = scores / len(views)
+            if scores.shape[0] > 1:
+                pred = scores.argmax(dim=0, keepdim=True)
+            else:
+                pred = (scores > self.module.decode_head.threshold).to(scores)
+            fields['seg_logits'] = PixelData(data=scores)
+            fields['pred_sem_seg'] = PixelData(data=pred)
+        elif any('seg_logits' in v for v in views):
+            raise RuntimeError('SegDepthTTAModel: some views have seg_logits and some do not; '
+                               'every view must come from the same model.')
+        if all('pred_depth_map' in v for v in views):
+            depth = sum(_to_shape(v.pred_depth_map.data, ori_shape, align_corners)
+                        for v in views) / len(views)
+            fields['pred_depth_map'] = PixelData(data=depth)
+        if not fields:
+            raise RuntimeError('SegDepthTTAModel: the module returned neither seg_logits nor '
+                               'pred_depth_map; it must be a segmentation / depth model.')
+        for gt in ('gt_sem_seg', 'gt_depth_map'):
+            if gt in reference:
+                fields[gt] = reference.get(gt)
+        merged.set_data(fields)
+        return merged
+
+    @staticmethod
+    def _pred_shape(view: SegDataSample) -> tuple:
+        for key in ('seg_logits', 'pred_depth_map'):
+            if key in view:
+                return tuple(view.get(key).shape)
+        raise RuntimeError('SegDepthTTAModel: a view has no prediction.')
+
+    @staticmethod
+    def _unflipped_view(views: SampleList) -> SegDataSample:
+        for view in views:
+            if not view.metainfo.get('flip', False):
+                return view
+        raise ValueError('SegDepthTTAModel: every view of '
+                         f'{views[0].metainfo.get("img_path")} is flipped, so no view holds the '
+                         'ground truth in the original orientation; add '
+                         "dict(type='RandomFlip', prob=0., direction='horizontal') to the flip "
+                         'alternatives of tta_pipeline.')
+
+
+def tta_config(cfg: Config, tta_model: Optional[dict] = None) -> Config:
+    """The config of a TTA evaluation, as MMSegmentation's ``tools/test.py --tta`` makes it.
+
+    The test pipeline becomes ``cfg.tta_pipeline`` and the model becomes ``cfg.tta_model``
+    wrapping ``cfg.model``. The config is copied, not changed.
+
+    Args:
+        cfg (Config): A config with ``tta_pipeline`` (and ``tta_model``, else
+            ``dict(type='SegDepthTTAModel')``).
+        tta_model (dict, optional): Overrides ``cfg.tta_model``.
+
+    Returns:
+        Config: The TTA config.
+    """
+    if cfg.get('tta_pipeline') is None:
+        raise KeyError(f'--tta needs tta_pipeline in the config {cfg.filename!r}: a '
+                       'TestTimeAug pipeline such as the one in '
+                       'configs/_base_/datasets/synthcity.py.')
+    cfg = copy.deepcopy(cfg)
+    model = tta_model or cfg.get('tta_model') or dict(type='SegDepthTTAModel')
+    model = copy.deepcopy(dict(model))
+    model['module'] = cfg.model
+    cfg.model = model
+    dataset = cfg.test_dataloader.dataset
+    # Look through dataset wrappers (e.g. a ConcatDataset-style `dataset` key) to the pipeline.
+    while 'pipeline' not in dataset and isinstance(dataset.get('dataset'), dict):
+        dataset = dataset.dataset
+    dataset.pipeline = copy.deepcopy(cfg.tta_pipeline)
+    return cfg
+
+
+__all__ = ['SegDepthTTAModel', 'tta_config']
