@@ -4,6 +4,12 @@ Example:
     python tools/generate_synthcity.py data/synthcity --num-train 200 --num-val 50 \\
         --height 256 --width 512 --seed 0
 
+    # the evidence test bed: varied appearance, held-out and colour-shifted test splits,
+    # a large unlabeled pool, rendered by 2 processes
+    python tools/generate_synthcity.py data/synthcity_evidence --appearance varied \\
+        --num-train 400 --num-val 100 --num-test 300 --num-test-shift 300 \\
+        --num-unlabeled 2000 --workers 2
+
 Writes ``leftImg8bit``, ``gtFine`` (``_gtFine_labelIds.png`` and
 ``_gtFine_labelTrainIds.png``), ``disparity`` and ``camera`` under OUT, named
 exactly as Cityscapes names them, then prints a JSON summary.
@@ -22,6 +28,17 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('out', help='dataset root to write (created if missing)')
     parser.add_argument('--num-train', type=int, default=200, help='train frames')
     parser.add_argument('--num-val', type=int, default=50, help='val frames')
+    parser.add_argument('--num-test', type=int, default=0,
+                        help='held-out test frames (own random stream)')
+    parser.add_argument('--num-test-shift', type=int, default=0,
+                        help='colour-shifted test frames (test geometry, other palette/light)')
+    parser.add_argument('--num-unlabeled', type=int, default=0,
+                        help='frames of the unlabeled pool (split "unlabeled")')
+    parser.add_argument('--appearance', choices=('classic', 'varied'), default='classic',
+                        help='classic: the original look (same bytes as before); varied: '
+                             'per-instance tints and detail, time of day, haze')
+    parser.add_argument('--workers', type=int, default=1,
+                        help='rendering processes (the files do not depend on it)')
     parser.add_argument('--height', type=int, default=256, help='image height (pixels)')
     parser.add_argument('--width', type=int, default=512, help='image width (pixels)')
     parser.add_argument('--seed', type=int, default=0, help='dataset seed (same seed, same bytes)')
@@ -39,7 +56,9 @@ def main(argv: Optional[List[str]] = None) -> dict:
     summary = generate_synthcity(
         args.out, num_train=args.num_train, num_val=args.num_val, height=args.height,
         width=args.width, seed=args.seed, progress=not args.quiet, max_depth=args.max_depth,
-        ego_hood=not args.no_ego_hood)
+        ego_hood=not args.no_ego_hood, num_test=args.num_test,
+        num_test_shift=args.num_test_shift, num_unlabeled=args.num_unlabeled,
+        appearance=args.appearance, workers=args.workers)
     print(json.dumps(summary, indent=2))
     return summary
 

@@ -12,12 +12,12 @@ frame for frame) with another palette and lighting (:mod:`.appearance`).
 """
 import ctypes
 import json
+import multiprocessing
 import os
 import os.path as osp
-import multiprocessing
 import time
 from dataclasses import dataclass
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Dict, Optional, Tuple
 
 import cv2
 import numpy as np
@@ -253,10 +253,32 @@ def _check_count(name: str, value) -> int:
     return int(value)
 
 
+#: Splits in the order they are generated.
+SPLITS = ('train', 'val', 'test', 'test_shift', 'unlabeled')
+
+
+def _render_and_write(job: Tuple) -> Tuple[str, np.ndarray, int]:
+    """Worker: render and write one frame; returns its split, train-id histogram and the
+    number of valid-depth pixels (small, so results travel cheaply between processes)."""
+    out_dir, split, index, seed, height, width, max_depth, ego_hood, appearance = job
+    frame = render_frame(seed, split, index, height, width, max_depth, ego_hood,
+                         appearance=appearance)
+    write_frame(out_dir, split, frame)
+    hist = np.bincount(frame.train_ids.ravel(), minlength=256)
+    return split, hist, int(np.count_nonzero(frame.disparity))
+
+
+def _worker_init() -> None:
+    keep_freed_memory()
+    cv2.setNumThreads(1)
+
+
 def generate_synthcity(out_dir: str, num_train: int = 200, num_val: int = 50,
                        height: int = 256, width: int = 512, seed: int = 0,
                        progress: bool = True, max_depth: float = 80.0,
-                       ego_hood: bool = True) -> Dict:
+                       ego_hood: bool = True, num_test: int = 0, num_test_shift: int = 0,
+                       num_unlabeled: int = 0, appearance: str = 'classic',
+                       workers: int = 1) -> Dict:
     """Generate a SynthCity dataset in the Cityscapes layout under ``out_dir``.
 
     Args:
@@ -268,35 +290,65 @@ def generate_synthcity(out_dir: str, num_train: int = 200, num_val: int = 50,
         progress (bool): show a tqdm progress bar.
         max_depth (float): depth beyond it is written as invalid (``p = 0``).
         ego_hood (bool): draw the ego-vehicle hood (ignored label, no depth).
+        num_test (int): held-out test frames (their own random stream: adding them changes
+            no train or val frame).
+        num_test_shift (int): colour-shifted test frames: frame ``i`` has test frame ``i``'s
+            labels and depth with another palette and lighting.
+        num_unlabeled (int): frames of the ``unlabeled`` pool (own stream; all files are
+            written, the training configs decide what they read).
+        appearance (str): 'classic' or 'varied' for train, val, test and unlabeled (see
+            :func:`render_frame`); 'classic' gives the files of earlier versions.
+        workers (int): processes rendering in parallel; the files do not depend on it.
 
     Returns:
-        dict: ``out_dir``, ``height``, ``width``, ``seed``, ``max_depth``,
-        ``num_frames`` ({split: count}) and per split ``class_pixels``
-        ({class name: pixel count}), ``ignore_pixels`` and
-        ``valid_depth_pixels``.
+        dict: ``out_dir``, ``height``, ``width``, ``seed``, ``max_depth``, ``appearance``,
+        ``num_frames`` ({split: count}) and per generated split ``class_pixels``
+        ({class name: pixel count}), ``ignore_pixels`` and ``valid_depth_pixels``.
     """
     counts = {'train': _check_count('num_train', num_train),
-              'val': _check_count('num_val', num_val)}
+              'val': _check_count('num_val', num_val),
+              'test': _check_count('num_test', num_test),
+              'test_shift': _check_count('num_test_shift', num_test_shift),
+              'unlabeled': _check_count('num_unlabeled', num_unlabeled)}
     seed = _check_count('seed', seed)
+    workers = _check_count('workers', workers)
+    if workers < 1:
+        raise ValueError(f'workers must be at least 1, got {workers}')
+    if appearance not in ('classic', 'varied'):
+        raise ValueError(f"appearance must be 'classic' or 'varied', got {appearance!r} "
+                         "(the colour-shifted look is the test_shift split: --num-test-shift)")
     height, width = _check_frame_args(height, width, max_depth)
     os.makedirs(out_dir, exist_ok=True)
-    jobs = [(split, i) for split in ('train', 'val') for i in range(counts[split])]
+    jobs = [(out_dir, split, i, seed, height, width, max_depth, ego_hood, appearance)
+            for split in SPLITS for i in range(counts[split])]
     bar = None
     if progress:
         from tqdm import tqdm
         bar = tqdm(total=len(jobs), desc='SynthCity', unit='frame')
-    stats = {split: {'hist': np.zeros(256, np.int64), 'depth': 0} for split in counts}
-    for split, i in jobs:
-        frame = render_frame(seed, split, i, height, width, max_depth, ego_hood)
-        write_frame(out_dir, split, frame)
-        stats[split]['hist'] += np.bincount(frame.train_ids.ravel(), minlength=256)
-        stats[split]['depth'] += int(np.count_nonzero(frame.disparity))
+    stats = {split: {'hist': np.zeros(256, np.int64), 'depth': 0}
+             for split in SPLITS if counts[split] or split in ('train', 'val')}
+    pool = None
+    if workers > 1 and len(jobs) > 1:
+        pool = multiprocessing.get_context('fork').Pool(workers, initializer=_worker_init)
+        results = pool.imap_unordered(_render_and_write, jobs, chunksize=4)
+    else:
+        results = map(_render_and_write, jobs)
+    try:
+        for split, hist, depth in results:
+            stats[split]['hist'] += hist
+            stats[split]['depth'] += depth
+            if bar is not None:
+                bar.update(1)
+    finally:
+        if pool is not None:
+            pool.close()
+            pool.join()
         if bar is not None:
-            bar.update(1)
-    if bar is not None:
-        bar.close()
+            bar.close()
     summary = {'out_dir': str(out_dir), 'height': height, 'width': width, 'seed': seed,
-               'max_depth': max_depth, 'num_frames': counts}
+               'max_depth': max_depth, 'appearance': appearance,
+               'num_frames': {k: v for k, v in counts.items()
+                              if v or k in ('train', 'val')}}
     for split, s in stats.items():
         summary[split] = {
             'class_pixels': {name: int(s['hist'][i]) for i, name in

@@ -14,6 +14,7 @@ from typing import Callable, Dict
 import numpy as np
 
 from . import labels as L
+from .appearance import hue_rotation
 from .layout import Scene
 from .primitives import (
     CYLINDER,
@@ -412,8 +413,28 @@ def sky_colour(scene: Scene, rays: RayBundle, pix: np.ndarray) -> np.ndarray:
     return col
 
 
+def _apply_appearance(h: _Hits, albedo: np.ndarray, app) -> None:
+    """Per-instance gain and detail, then per-class hue rotation, on the albedo (in place)."""
+    obj = np.flatnonzero(~h.sky)
+    k = h.k.take(obj)
+    col = albedo[obj] * app.prim_gain.take(k, axis=0)
+    # A per-instance surface pattern: two crossed lookups approximate a 3-D noise field.
+    f = app.detail_scale.take(k)
+    px, py, pz = h.px.take(obj), h.py.take(obj), h.pz.take(obj)
+    n = 0.5 * (_tex(_COARSE, px * f, py * f + 31.0) + _tex(_COARSE, pz * f, py * f + 77.0))
+    col *= (1.0 + 2.0 * app.detail_contrast.take(k) * (n - 0.5))[:, None]
+    if app.class_hue is not None:
+        lab = h.label.take(obj)
+        for c in np.unique(lab):
+            sel = np.flatnonzero(lab == c)
+            part = col[sel] @ hue_rotation(float(app.class_hue[c])).T
+            grey = part.mean(axis=1, keepdims=True)
+            col[sel] = grey + np.float32(app.saturation) * (part - grey)
+    albedo[obj] = np.clip(col, 0.0, 1.0)
+
+
 def shade(scene: Scene, hits: HitBuffers, rays: RayBundle,
-          ground_label_fn: Callable) -> tuple:
+          ground_label_fn: Callable, appearance=None) -> tuple:
     """Render the RGB image (before blur and grain) and label-id map of a frame.
 
     Args:
@@ -421,6 +442,8 @@ def shade(scene: Scene, hits: HitBuffers, rays: RayBundle,
         hits (HitBuffers): ray-cast result.
         rays (RayBundle): per-pixel directions.
         ground_label_fn (callable): ``(street, x, z) -> label ids`` of ground hits.
+        appearance (Appearance, optional): per-instance / per-class colour changes and
+            sun / sky-light colours (:mod:`.appearance`); None renders the classic look.
 
     Returns:
         tuple: ``image`` (H x W x 3 float32 RGB, about [0, 1], white balance and
@@ -435,6 +458,8 @@ def shade(scene: Scene, hits: HitBuffers, rays: RayBundle,
     present = np.flatnonzero(np.bincount(h.material[~h.sky], minlength=len(_PROGRAMS)))
     for mat in present:
         _PROGRAMS[int(mat)](h, np.flatnonzero(h.material == mat), scene, albedo)
+    if appearance is not None:
+        _apply_appearance(h, albedo, appearance)
 
     st = scene.style
     f32 = np.float32
@@ -447,12 +472,20 @@ def shade(scene: Scene, hits: HitBuffers, rays: RayBundle,
     # The camera gain (white balance x exposure) is folded in here; per channel on
     # 1-D factors, which avoids n x 3 temporaries.
     gain = (st.white_balance * st.exposure).astype(f32)
-    light = (sun + amb) * ao * haze
     fog = 1 - haze
     image = np.empty_like(albedo)
-    for ch in range(3):
-        np.multiply(albedo[:, ch], light * gain[ch], out=image[:, ch])
-        image[:, ch] += fog * f32(st.horizon[ch] * gain[ch])
+    if appearance is None:
+        light = (sun + amb) * ao * haze
+        for ch in range(3):
+            np.multiply(albedo[:, ch], light * gain[ch], out=image[:, ch])
+            image[:, ch] += fog * f32(st.horizon[ch] * gain[ch])
+    else:   # coloured sun and sky light: one light factor per channel
+        sun *= ao * haze
+        amb *= ao * haze
+        for ch in range(3):
+            light = sun * appearance.sun_colour[ch] + amb * appearance.ambient_colour[ch]
+            np.multiply(albedo[:, ch], light * gain[ch], out=image[:, ch])
+            image[:, ch] += fog * f32(st.horizon[ch] * gain[ch])
     sky = np.flatnonzero(h.sky)
     image[sky] = sky_colour(scene, rays, sky) * gain
     return image.reshape(hgt, wid, 3), h.label.reshape(hgt, wid)
