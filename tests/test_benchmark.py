@@ -1,14 +1,16 @@
-"""benchmark.py: the four variants, their fields, FLOP/parameter relations and the ratios."""
+"""The cost benchmark (mmseg_ccam.apis.benchmark, tools/analysis_tools/benchmark.py): the four
+variants, their fields, FLOP/parameter relations and the ratios."""
 import argparse
-import importlib.util
 import json
 import os.path as osp
 import re
+import subprocess
 import sys
 
 import pytest
-import torch
 from mmengine.config import Config
+
+from mmseg_ccam.apis import benchmark as bm
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 R18 = osp.join(ROOT, 'configs', 'ccam', 'ccam_r18_synthcity.py')
@@ -18,37 +20,14 @@ R18_SEMI = osp.join(ROOT, 'configs', 'ccam', 'ccam_r18_synthcity_semi.py')
 ATTENTION_PARAMS_PER_LEVEL = 2
 
 
-def load_tool(name):
-    path = osp.join(ROOT, 'tools', 'analysis_tools', f'{name}.py')
-    spec = importlib.util.spec_from_file_location(f'_test_{name}', path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-bm = load_tool('benchmark')
-
-
-@pytest.fixture(scope='module', autouse=True)
-def one_thread():
-    """Tiny convolutions: one thread avoids OpenMP spin-waiting on a busy shared CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures('one_thread')
 
 
 @pytest.fixture(scope='module')
-def r18_run(tmp_path_factory, one_thread):
-    out = tmp_path_factory.mktemp('bench') / 'b.json'
-    import contextlib
-    import io
-    buf = io.StringIO()
-    with contextlib.redirect_stdout(buf):
-        bm.main([R18, '--device', 'cpu', '--shape', '64', '128', '--warmup', '0', '--repeat', '1',
-                 '--json', str(out)])
-    return json.loads(out.read_text()), buf.getvalue()
+def r18_run(one_thread):
+    """What tools/analysis_tools/benchmark.py writes (--json) and prints for R18 at 64x128."""
+    result = bm.run_benchmark(R18, 'cpu', (64, 128), warmup=0, repeat=1, log=lambda msg: None)
+    return json.loads(json.dumps(result)), bm.report(result)
 
 
 def test_json_has_all_variants_and_fields(r18_run):
@@ -111,9 +90,13 @@ def test_compute_ratios_hand_values():
     assert r['ccam_overhead_met'] is True  # 2.04 % <= 3 %
 
 
-def test_variant_cfgs_follow_single_task_configs():
-    cfg = Config.fromfile(R18)
-    cfgs = bm.variant_cfgs(bm.segmentor_cfg(cfg), (64, 128))
+def test_variant_configs_are_the_ablation_files():
+    paths = bm.variant_paths(R18)
+    stem = R18[:-len('.py')]
+    assert paths == dict(joint=R18, no_attention=f'{stem}_no-ccam.py',
+                         seg_only=f'{stem}_seg-only.py', depth_only=f'{stem}_depth-only.py')
+    cfgs = {name: bm.variant_model_cfg(name, Config.fromfile(path), path, (64, 128))
+            for name, path in paths.items()}
     assert cfgs['joint']['neck']['attention'] is not None
     assert cfgs['no_attention']['neck']['attention'] is None
     assert cfgs['seg_only']['neck'] is None and cfgs['seg_only']['depth_head'] is None
@@ -122,9 +105,17 @@ def test_variant_cfgs_follow_single_task_configs():
     assert cfgs['joint']['data_preprocessor']['size'] == (64, 128)
     # The semi config's variants are those of its student.
     semi = bm.segmentor_cfg(Config.fromfile(R18_SEMI))
-    assert semi['type'] == 'SegDepthEncoderDecoder' and semi['backbone'] == cfg.model.backbone
+    assert semi['type'] == 'SegDepthEncoderDecoder' and semi['backbone'] == \
+        Config.fromfile(R18).model.backbone
+    # a file that is not what its variant says is refused
     with pytest.raises(ValueError, match='model.neck is None'):
-        bm.variant_cfgs(cfgs['seg_only'], (64, 128))
+        bm.check_variant('joint', cfgs['seg_only'], paths['seg_only'])
+    with pytest.raises(ValueError, match='model.depth_head is set'):
+        bm.check_variant('seg_only', cfgs['joint'], R18)
+    # an explicit variant file wins over the sibling; a missing one is named
+    assert bm.variant_paths(R18, dict(no_attention=R18))['no_attention'] == R18
+    with pytest.raises(FileNotFoundError, match='nope.py'):
+        bm.variant_paths(R18, dict(seg_only='nope.py'))
 
 
 def test_semi_breakdown_small():
@@ -134,6 +125,11 @@ def test_semi_breakdown_small():
                               channels_last=False)
     semi = bm.semi_breakdown(Config.fromfile(R18_SEMI), args)
     assert semi['step_ms'] > 0 and semi['augment_ms'] > 0 and semi['ema_ms'] > 0
+    # the parts are the model's record_function ranges, each inside the step
+    assert {'ccam:affine_mix', 'ccam:color_aug', 'ccam:ema'} <= set(semi['ranges'])
+    assert semi['augment_ms'] == pytest.approx(
+        sum(semi[name.split(':')[1] + '_ms'] for name in bm.AUGMENT_RANGES))
+    assert all(0 < semi[name.split(':')[1] + '_ms'] < semi['step_ms'] for name in semi['ranges'])
     assert semi['share'] == pytest.approx((semi['augment_ms'] + semi['ema_ms']) / semi['step_ms'])
     assert semi['met'] == (semi['share'] <= 0.05)
 
@@ -155,3 +151,19 @@ def test_param_identity_with_independently_built_parts(r18_run):
         backbone - neck
     assert data['ratios']['params_ratio'] == pytest.approx(
         v['joint']['params'] / (v['seg_only']['params'] + v['depth_only']['params']))
+
+
+def test_command_line_takes_the_variant_configs(tmp_path):
+    """The script passes --seg-only and --variants through and writes the JSON."""
+    out = tmp_path / 'b.json'
+    seg_only = R18[:-len('.py')] + '_seg-only.py'
+    proc = subprocess.run(
+        [sys.executable, osp.join(ROOT, 'tools', 'analysis_tools', 'benchmark.py'), R18,
+         '--variants', 'seg_only', '--seg-only', seg_only, '--shape', '32', '64', '--warmup',
+         '0', '--repeat', '1', '--threads', '1', '--json', str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    data = json.loads(out.read_text())
+    assert list(data['variants']) == ['seg_only']
+    assert data['variant_configs'] == dict(seg_only=seg_only)
+    assert '| seg_only |' in proc.stdout

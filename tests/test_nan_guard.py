@@ -7,6 +7,7 @@ import os.path as osp
 
 import pytest
 import torch
+from conftest import tiny_seg_depth_cfg
 from mmengine.dataset import BaseDataset
 from mmengine.hooks import Hook
 from mmengine.logging import MessageHub
@@ -29,12 +30,7 @@ NUM_CLASSES = 3
 NAN_ITER = 4  # runner.iter (0-based) of the bad batch: iteration 5 in the log
 
 
-@pytest.fixture(scope='module', autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures('one_thread')
 
 
 @MODELS.register_module(force=True)
@@ -54,25 +50,9 @@ class NaNAtIterCrossEntropyLoss(CrossEntropyLoss):
 
 
 def segmentor_cfg(nan_at_iter=-1, **kwargs):
-    norm = dict(type='BN', requires_grad=True)
-    cfg = dict(
-        type='SegDepthEncoderDecoder',
-        data_preprocessor=dict(type='SegDepthDataPreProcessor', mean=[0.0] * 3, std=[255.0] * 3,
-                               pad_val=0, seg_pad_val=255, size=(H, W)),
-        backbone=dict(type='ResNetV1c', depth=18, base_channels=4, stem_channels=4,
-                      num_stages=2, out_indices=(0, 1), dilations=(1, 1), strides=(1, 2),
-                      norm_cfg=norm, style='pytorch', contract_dilation=True),
-        decode_head=dict(type='FCNHead', in_channels=8, in_index=1, channels=4, num_convs=1,
-                         concat_input=False, dropout_ratio=0.0, num_classes=NUM_CLASSES,
-                         norm_cfg=norm,
-                         loss_decode=dict(type='NaNAtIterCrossEntropyLoss',
-                                          nan_at_iter=nan_at_iter)),
-        depth_head=dict(type='DepthHead', in_channels=8, in_index=1, channels=4,
-                        dilations=(1, 2), c1_in_channels=4, c1_channels=4, norm_cfg=norm,
-                        loss_decode=dict(type='SiLogLoss')),
-        test_cfg=dict(mode='whole'))
-    cfg.update(kwargs)
-    return cfg
+    return tiny_seg_depth_cfg(
+        size=(H, W), num_classes=NUM_CLASSES,
+        seg_loss=dict(type='NaNAtIterCrossEntropyLoss', nan_at_iter=nan_at_iter), **kwargs)
 
 
 def mean_teacher_cfg(nan_at_iter=-1):

@@ -13,7 +13,6 @@ Example::
 import argparse
 import os.path as osp
 import tempfile
-import time
 from typing import Callable, List, Tuple
 
 import cv2
@@ -23,6 +22,7 @@ import torch
 from mmseg_ccam.augmentation import affine_mix_batch, color_aug_batch
 from mmseg_ccam.datasets.transforms.affine_mix import AffineMix
 from mmseg_ccam.datasets.transforms.color_aug import ColorAug
+from mmseg_ccam.utils.benchmarking import mean_median, synchronizer, time_calls
 
 
 def parse_args() -> argparse.Namespace:
@@ -53,15 +53,8 @@ def synthetic_sample(rng: np.random.Generator, h: int, w: int) -> dict:
 
 
 def timeit(fn: Callable[[], object], repeat: int, sync: Callable[[], None]) -> Tuple[float, float]:
-    fn()  # warm-up (allocations, kernels)
-    sync()
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        sync()
-        times.append((time.perf_counter() - t0) * 1e3)
-    return float(np.mean(times)), float(np.median(times))
+    """``(mean, median)`` ms of ``repeat`` calls after one warm-up (allocations, kernels)."""
+    return mean_median(time_calls(fn, 1, repeat, sync))
 
 
 def batch_entries(img: torch.Tensor, seg: torch.Tensor, depth: torch.Tensor,
@@ -84,9 +77,7 @@ def main() -> None:
     torch.manual_seed(args.seed)
     h, w = args.height, args.width
     rows: List[Tuple[str, str, float, float]] = []
-
-    def no_sync() -> None:
-        return None
+    no_sync = synchronizer('cpu')
 
     with tempfile.TemporaryDirectory() as tmp:
         for lh, lw in ((1024, 2048), (h, w)):
@@ -125,7 +116,7 @@ def main() -> None:
             print(f'skipping {dev}: CUDA is not available')
             continue
         device = torch.device(dev)
-        sync = torch.cuda.synchronize if device.type == 'cuda' else no_sync
+        sync = synchronizer(dev)
         i_d, s_d, d_d, c_d = (t.to(device) for t in (img, seg, depth, conf))
         gen = torch.Generator(device=device).manual_seed(args.seed)
         shape = f'per batch {args.batch}x3x{h}x{w} ({dev})'

@@ -1,0 +1,75 @@
+"""Fixtures shared by the test files: thread count, command-line tools and a tiny segmentor."""
+import copy
+import importlib.util
+import os.path as osp
+import sys
+from typing import Callable, Optional, Sequence
+
+import pytest
+import torch
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+
+
+@pytest.fixture(scope='module')
+def one_thread():
+    """One torch thread for the module: tiny convolutions on a shared CPU spend most of their
+    time in OpenMP spin-waits with more (use with ``pytestmark = usefixtures('one_thread')``)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _load_tool(relpath: str):
+    """Import the script ``tools/<relpath>`` as a module (``tools/`` is not a package)."""
+    path = osp.join(ROOT, 'tools', relpath)
+    name = '_tool_' + relpath.replace('/', '_').replace('.py', '')
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope='session')
+def load_tool() -> Callable:
+    """``load_tool('analysis_tools/analyze_logs.py')``: a command-line script as a module, to
+    call its ``main(argv)`` in-process (the logic it wraps lives in the package)."""
+    return _load_tool
+
+
+def tiny_seg_depth_cfg(size: Sequence[int] = (32, 32), num_classes: int = 3,
+                       seg_loss: Optional[dict] = None, **overrides) -> dict:
+    """A ``SegDepthEncoderDecoder`` small enough for CPU tests (about 2k parameters).
+
+    ResNetV1c-18 cut to two stages of 4 and 8 channels (strides 4 and 8), an FCN segmentation
+    head and a ``DepthHead`` with ``SiLogLoss``; the preprocessor pads to ``size``. ``seg_loss``
+    replaces the cross-entropy; other keyword arguments replace top-level keys.
+    """
+    norm = dict(type='BN', requires_grad=True)
+    cfg = dict(
+        type='SegDepthEncoderDecoder',
+        data_preprocessor=dict(type='SegDepthDataPreProcessor', mean=[0.0] * 3, std=[255.0] * 3,
+                               pad_val=0, seg_pad_val=255, size=tuple(size)),
+        backbone=dict(type='ResNetV1c', depth=18, base_channels=4, stem_channels=4,
+                      num_stages=2, out_indices=(0, 1), dilations=(1, 1), strides=(1, 2),
+                      norm_cfg=norm, style='pytorch', contract_dilation=True),
+        decode_head=dict(type='FCNHead', in_channels=8, in_index=1, channels=4, num_convs=1,
+                         concat_input=False, dropout_ratio=0.0, num_classes=num_classes,
+                         norm_cfg=norm,
+                         loss_decode=copy.deepcopy(seg_loss) or dict(type='CrossEntropyLoss')),
+        depth_head=dict(type='DepthHead', in_channels=8, in_index=1, channels=4,
+                        dilations=(1, 2), c1_in_channels=4, c1_channels=4, norm_cfg=norm,
+                        min_depth=0.1, max_depth=80.0, loss_decode=dict(type='SiLogLoss')),
+        test_cfg=dict(mode='whole'))
+    cfg.update(overrides)
+    return cfg
+
+
+@pytest.fixture(scope='session')
+def tiny_cfg() -> Callable[..., dict]:
+    """The factory :func:`tiny_seg_depth_cfg`."""
+    return tiny_seg_depth_cfg
