@@ -164,3 +164,148 @@ def test_default_commands_point_at_the_repository_tools():
     cmd = ab.expand(ab.DEFAULT_TEST_CMD, values, dict(resume=[], cfg_options=[]))
     assert cmd == ['py', osp.join(ROOT, 'tools', 'test.py'), 'c.py', 'w/iter_1.pth',
                    '--work-dir', 'w/test', '--out', 'w/metrics.json']
+
+
+# ----------------------------------------------------------------------------- protocol mode
+def _protocol(tmp, **extra):
+    (tmp / 'summary.json').write_text(json.dumps({'test': {'class_pixels': {
+        'road': 600, 'car': 395, 'pole': 5}}}))   # pole: 0.5 % < 1 %
+    proto = dict(
+        seeds=[0, 1, 2],
+        cfg_options=['train_cfg.max_iters=10'],
+        eval_splits={'test': [], 'shift': ['test_dataloader.dataset.data_prefix.img_path=s']},
+        class_pixels={'file': str(tmp / 'summary.json'), 'split': 'test'},
+        frequent_class_fraction=0.01,
+        arms={'a': {'config': str(tmp / 'a_cfg.py')}, 'b': {'config': str(tmp / 'b_cfg.py')},
+              'later': {'config': str(tmp / 'a_cfg.py'), 'enabled': False}},
+        comparisons=[
+            {'name': 'b vs a', 'treatment': 'b', 'control': 'a',
+             'metrics': ['mIoU', 'mIoU_frequent', 'abs_rel']},
+            {'name': 'b vs a (shift)', 'treatment': 'b', 'control': 'a', 'split': 'shift',
+             'metrics': ['d1']}])
+    proto.update(extra)
+    path = tmp / 'protocol.json'
+    path.write_text(json.dumps(proto))
+    return path
+
+
+def _write_run(evidence, arm, seed, test, shift=None):
+    path = evidence / 'runs' / arm / f'seed{seed}.json'
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({'arm': arm, 'seed': seed, 'metrics': {
+        'test': test, 'shift': shift or {}}}))
+
+
+def test_paired_difference_se_and_decision_by_hand():
+    # diffs 1, 2, 3: mean 2, sd 1, se 1/sqrt(3) = 0.577; 2 > 2 * 0.577 -> supported
+    res = ab.paired({0: 11.0, 1: 12.0, 2: 13.0}, {0: 10.0, 1: 10.0, 2: 10.0})
+    assert res['mean'] == pytest.approx(2.0) and res['sd'] == pytest.approx(1.0)
+    assert res['se'] == pytest.approx(1 / math.sqrt(3))
+    assert res['decision'] == 'supported'
+    # diffs 1, -1, 3: mean 1, sd 2, se 1.155: |1| < 2.31 -> not supported
+    res = ab.paired({0: 1.0, 1: -1.0, 2: 3.0}, {0: 0.0, 1: 0.0, 2: 0.0})
+    assert res['se'] == pytest.approx(2 / math.sqrt(3))
+    assert res['decision'] == 'not supported'
+    # lower is better: treatment errors higher by 0.1 +- small -> contradicted
+    res = ab.paired({0: 0.30, 1: 0.31, 2: 0.29}, {0: 0.20, 1: 0.20, 2: 0.20},
+                    lower_better=True)
+    assert res['mean'] == pytest.approx(0.1) and res['decision'] == 'contradicted'
+    # only the seeds both arms have are paired; one pair is not enough
+    res = ab.paired({0: 5.0, 3: 9.0}, {0: 4.0, 1: 1.0})
+    assert res['seeds'] == [0] and res['mean'] == 1.0
+    assert res['decision'] == 'insufficient (n < 2)'
+
+
+def test_frequent_classes_and_their_miou():
+    classes = ab.frequent_classes({'road': 600, 'car': 395, 'pole': 5}, 0.01)
+    assert classes == ['road', 'car']
+    m = {'IoU.road': 90.0, 'IoU.car': 40.0, 'IoU.pole': 0.0}
+    assert ab.mean_iou_over(m, classes) == 65.0
+    assert ab.mean_iou_over({'IoU.road': float('nan'), 'IoU.car': 40.0}, classes) == 40.0
+    assert ab.mean_iou_over({'abs_rel': 0.2}, classes) is None
+
+
+def test_report_from_synthetic_json(tmp_path):
+    path = _protocol(tmp_path)
+    ev = tmp_path
+    # a: mIoU 50, 52, 54; b: 53, 54, 58 -> diffs 3, 2, 4: mean 3, sd 1, se 0.577 -> supported
+    # IoU.road/car give mIoU_frequent a: 60, 60, 60; b: 61, 59, 60 -> diffs 1, -1, 0
+    # abs_rel a: .20 .20 .20, b: .18 .19 .17 -> diffs -.02 -.01 -.03 (better) -> supported
+    for s, (ma, mb, fb, rb) in enumerate([(50, 53, (62, 60), .18), (52, 54, (58, 60), .19),
+                                          (54, 58, (60, 60), .17)]):
+        _write_run(ev, 'a', s, {'mIoU': ma, 'IoU.road': 70, 'IoU.car': 50, 'IoU.pole': 0,
+                                'abs_rel': .20}, {'d1': 0.8})
+        _write_run(ev, 'b', s, {'mIoU': mb, 'IoU.road': fb[0], 'IoU.car': fb[1],
+                                'IoU.pole': 99, 'abs_rel': rb}, {'d1': 0.8 - 0.1 * (s + 1)})
+    md = ab.run_protocol(str(path), report_only=True)
+    assert (tmp_path / 'results.md').read_text() == md
+    rows = {tuple(c.strip() for c in line.split('|')[1:4]): [c.strip() for c in
+                                                            line.split('|')[4:-1]]
+            for line in md.splitlines() if line.startswith('| b vs a')}
+    assert rows[('b vs a', 'test', 'mIoU')] == [
+        '3', '55.00 ± 2.65 (n=3)', '52.00 ± 2.00 (n=3)', '+3.00 ± 0.58', 'supported']
+    assert rows[('b vs a', 'test', 'mIoU_frequent')] == [
+        '3', '60.00 ± 1.00 (n=3)', '60.00 ± 0.00 (n=3)', '+0.00 ± 0.58', 'not supported']
+    assert rows[('b vs a', 'test', 'abs_rel')][3:] == ['-0.0200 ± 0.0058', 'supported']
+    # d1 on the shift split: b worse by 0.1, 0.2, 0.3 -> mean -0.2, se 0.0577 -> contradicted
+    assert rows[('b vs a (shift)', 'shift', 'd1')][3:] == ['-0.2000 ± 0.0577', 'contradicted']
+    assert 'road, car' in md and '| 2 | 58.00 | 54.00 | +4.00 |' in md
+
+
+def test_protocol_runs_seed_major_resume_and_skip(setup):
+    tmp, calls, train, test, _ = setup
+    path = _protocol(tmp, seeds=[0, 1])
+    proto = ab.load_protocol(str(path))
+    runs = ab.protocol_runs(proto, str(tmp / 'work'))
+    # seed-major, the disabled arm left out
+    assert [(r.name, r.seed) for r in runs] == [('a', 0), ('b', 0), ('a', 1), ('b', 1)]
+    assert [r.name for r in ab.protocol_runs(proto, str(tmp / 'work'), ['later'])] == \
+        ['later', 'later']
+    # a/seed0 finished earlier; b/seed0 interrupted after a checkpoint
+    _write_run(tmp, 'a', 0, {'mIoU': 1.0})
+    crashed = tmp / 'work' / 'b' / 'seed0'
+    crashed.mkdir(parents=True)
+    (crashed / 'iter_5.pth').write_text('w')
+    (crashed / 'last_checkpoint').write_text(str(crashed / 'iter_5.pth'))
+    ab.run_protocol(str(path), work_dir=str(tmp / 'work'), train_cmd=train, test_cmd=test)
+    got = read_calls(calls)
+    assert [c[:3] for c in got] == [
+        ['train', 'b_cfg.py', '0'], ['test', 'b_cfg.py', '0'], ['test', 'b_cfg.py', '0'],
+        ['train', 'a_cfg.py', '1'], ['test', 'a_cfg.py', '1'], ['test', 'a_cfg.py', '1'],
+        ['train', 'b_cfg.py', '1'], ['test', 'b_cfg.py', '1'], ['test', 'b_cfg.py', '1']]
+    assert got[0][3] == ['--resume', '--cfg-options', 'randomness.seed=0',
+                         'train_cfg.max_iters=10']
+    assert got[1][3] == ['--cfg-options', 'train_cfg.max_iters=10']
+    assert got[2][3] == ['--cfg-options', 'train_cfg.max_iters=10',
+                         'test_dataloader.dataset.data_prefix.img_path=s']
+    record = json.loads((tmp / 'runs' / 'b' / 'seed1.json').read_text())
+    assert record['seed'] == 1 and record['metrics']['test']['mIoU'] == 61.0
+    assert set(record['metrics']) == {'test', 'shift'}
+    # everything done: a second call runs nothing
+    calls.unlink()
+    ab.run_protocol(str(path), work_dir=str(tmp / 'work'), train_cmd=train, test_cmd=test)
+    assert read_calls(calls) == []
+
+
+def test_readme_block_and_protocol_errors(tmp_path):
+    readme = tmp_path / 'README.md'
+    readme.write_text('# X\n\n<!-- evidence-results:begin -->\nold\n'
+                      '<!-- evidence-results:end -->\ntail\n')
+    ab.update_readme(str(readme), 'new table')
+    assert readme.read_text() == ('# X\n\n<!-- evidence-results:begin -->\nnew table\n'
+                                  '<!-- evidence-results:end -->\ntail\n')
+    (tmp_path / 'plain.md').write_text('no markers\n')
+    with pytest.raises(ValueError, match='evidence-results:begin'):
+        ab.update_readme(str(tmp_path / 'plain.md'), 'x')
+    bad = tmp_path / 'bad.json'
+    bad.write_text(json.dumps({'arms': {'a': {'config': 'c.py'}}, 'comparisons': [
+        {'name': 'x', 'treatment': 'a', 'control': 'zz', 'metrics': ['mIoU']}]}))
+    with pytest.raises(ValueError, match="control 'zz' is not an arm"):
+        ab.load_protocol(str(bad))
+
+
+def test_shipped_protocol_names_existing_configs():
+    proto = ab.load_protocol(osp.join(ROOT, 'docs', 'evidence', 'protocol.json'))
+    for name, arm in proto['arms'].items():
+        assert osp.isfile(osp.join(ROOT, arm['config'])), name
+    assert all(len(a['seeds']) >= 3 for a in proto['arms'].values())

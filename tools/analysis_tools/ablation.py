@@ -20,8 +20,22 @@ whole tokens expanding to zero or more arguments, ``{resume}`` (``--resume`` or 
 Example::
 
     python tools/analysis_tools/ablation.py configs/ccam/ccam_r18_synthcity.py \
-        configs/ccam/noccam_r18_synthcity.py --seeds 0 1 2 --work-dir work_dirs/ablation \
+        configs/ccam/ccam_r18_synthcity_no-ccam.py --seeds 0 1 2 --work-dir work_dirs/ablation \
         --cfg-options train_cfg.max_iters=2000
+
+Protocol mode (``--protocol docs/evidence/protocol.json``): the arms (config, options, seeds),
+the evaluation splits and the paired comparisons of a pre-registered protocol. Runs go
+seed-major (every arm of seed 0, then seed 1, ...) so that pairs complete early; each finished
+run leaves one small JSON, ``<evidence-dir>/runs/<arm>/seed<k>.json``, with its metrics per
+evaluation split (skipped when present, resumed from the last checkpoint when interrupted).
+``--report-only`` turns those JSON files into ``<evidence-dir>/results.md``: per-seed values,
+mean ± std per arm, and per comparison the paired difference ± standard error with the decision
+(``supported`` when the mean paired difference favours the claim by more than 2 SE,
+``contradicted`` when it opposes it by more than 2 SE, else ``not supported``).
+``mIoU_frequent`` is the mean IoU over the classes holding at least ``frequent_class_fraction``
+of the labeled test pixels (counts from the generator's summary). ``--readme README.md`` also
+replaces the block between ``<!-- evidence-results:begin -->`` and
+``<!-- evidence-results:end -->`` there with the summary table.
 """
 import argparse
 import importlib.util
@@ -235,11 +249,342 @@ def run_ablation(configs: Sequence[str], seeds: Sequence[int], work_dir: str,
     return summarize(runs, work_dir, seeds, columns)
 
 
+# ------------------------------------------------------------------------- protocol mode
+#: Metrics where a smaller value is better (depth errors); all others: larger is better.
+LOWER_IS_BETTER = ('abs_rel', 'sq_rel', 'rmse', 'rmse_log', 'log10', 'silog')
+FREQUENT = 'mIoU_frequent'
+README_BEGIN = '<!-- evidence-results:begin -->'
+README_END = '<!-- evidence-results:end -->'
+
+
+def lower_is_better(metric: str) -> bool:
+    return metric in LOWER_IS_BETTER
+
+
+def load_protocol(path: str) -> dict:
+    """Read and check a protocol JSON; config and class-pixel paths are made absolute from the
+    repository root when relative."""
+    with open(path, encoding='utf-8') as f:
+        proto = json.load(f)
+    for key in ('arms', 'comparisons'):
+        if key not in proto:
+            raise ValueError(f'{path}: missing "{key}" (see docs/evidence.md for the format).')
+    proto.setdefault('cfg_options', [])
+    proto.setdefault('eval_splits', {'test': []})
+    proto.setdefault('seeds', [0, 1, 2])
+    for name, arm in proto['arms'].items():
+        if 'config' not in arm:
+            raise ValueError(f'{path}: arm {name!r} has no "config".')
+        arm.setdefault('cfg_options', [])
+        arm.setdefault('seeds', proto['seeds'])
+    for comp in proto['comparisons']:
+        for key in ('name', 'treatment', 'control', 'metrics'):
+            if key not in comp:
+                raise ValueError(f'{path}: comparison {comp} has no "{key}".')
+        for side in ('treatment', 'control'):
+            if comp[side] not in proto['arms']:
+                raise ValueError(f'{path}: comparison {comp["name"]!r}: {side} '
+                                 f'{comp[side]!r} is not an arm ({sorted(proto["arms"])}).')
+        comp.setdefault('split', 'test')
+        if comp['split'] not in proto['eval_splits']:
+            raise ValueError(f'{path}: comparison {comp["name"]!r}: split {comp["split"]!r} is '
+                             f'not in eval_splits ({sorted(proto["eval_splits"])}).')
+    return proto
+
+
+def _abs(path: str) -> str:
+    return path if osp.isabs(path) else osp.join(ROOT, path)
+
+
+def evidence_path(evidence_dir: str, arm: str, seed: int) -> str:
+    return osp.join(evidence_dir, 'runs', arm, f'seed{seed}.json')
+
+
+def protocol_runs(proto: dict, work_dir: str, arms: Optional[Sequence[str]] = None) -> List[Run]:
+    """Runs of the protocol, seed-major; ``Run.name`` is the arm name. Without ``arms``: every
+    arm not marked ``"enabled": false``."""
+    names = list(arms) if arms else [a for a, spec in proto['arms'].items()
+                                     if spec.get('enabled', True)]
+    unknown = [a for a in names if a not in proto['arms']]
+    if unknown:
+        raise ValueError(f'Unknown arms {unknown}; the protocol has {sorted(proto["arms"])}.')
+    seeds = sorted({int(s) for a in names for s in proto['arms'][a]['seeds']})
+    return [Run(_abs(proto['arms'][a]['config']), a, s, osp.join(work_dir, a, f'seed{s}'))
+            for s in seeds for a in names if s in proto['arms'][a]['seeds']]
+
+
+def run_protocol_one(run: Run, proto: dict, evidence_dir: str, train_cmd: str, test_cmd: str,
+                     python: str, execute: Callable[[List[str]], int]) -> str:
+    """Train (or resume) one arm/seed, test it on every evaluation split, write its JSON.
+
+    Returns 'done' (JSON existed), 'resume' or 'new'."""
+    out = evidence_path(evidence_dir, run.name, run.seed)
+    if osp.isfile(out):
+        print(f'[ablation] {run.name} seed {run.seed}: {out} exists, skipped')
+        return 'done'
+    arm = proto['arms'][run.name]
+    options = list(proto['cfg_options']) + list(arm['cfg_options'])
+    state = 'resume' if last_checkpoint(run.work_dir) is not None else 'new'
+    metrics_files = {split: osp.join(run.work_dir, f'metrics_{split}.json')
+                     for split in proto['eval_splits']}
+    if not all(osp.isfile(m) for m in metrics_files.values()):
+        os.makedirs(run.work_dir, exist_ok=True)
+        values = dict(python=python, root=ROOT, config=run.config, work_dir=run.work_dir,
+                      seed=str(run.seed), metrics='', checkpoint='')
+        cmd = expand(train_cmd, values, dict(
+            resume=['--resume'] if state == 'resume' else [],
+            cfg_options=['--cfg-options', f'randomness.seed={run.seed}'] + options))
+        print(f'[ablation] {run.name} seed {run.seed}: {state}: {shlex.join(cmd)}', flush=True)
+        code = execute(cmd)
+        if code != 0:
+            raise RuntimeError(f'Training arm {run.name} ({run.config}, seed {run.seed}) failed '
+                               f'with exit code {code}; see the log in {run.work_dir}. Rerun '
+                               'to resume.')
+        checkpoint = last_checkpoint(run.work_dir)
+        if checkpoint is None:
+            raise RuntimeError(f'Training arm {run.name} (seed {run.seed}) left no checkpoint '
+                               f'named in {osp.join(run.work_dir, "last_checkpoint")}.')
+        for split, split_options in proto['eval_splits'].items():
+            if osp.isfile(metrics_files[split]):
+                continue
+            values.update(checkpoint=checkpoint, metrics=metrics_files[split])
+            test_options = options + list(split_options)
+            cmd = expand(test_cmd, values, dict(
+                resume=[], cfg_options=['--cfg-options'] + test_options if test_options else []))
+            print(f'[ablation] {run.name} seed {run.seed}: test on {split}: {shlex.join(cmd)}',
+                  flush=True)
+            code = execute(cmd)
+            if code != 0 or not osp.isfile(metrics_files[split]):
+                raise RuntimeError(f'Testing arm {run.name} (seed {run.seed}) on {split} failed '
+                                   f'(exit code {code}) or wrote no {metrics_files[split]}.')
+    record = dict(arm=run.name, config=osp.relpath(run.config, ROOT), seed=run.seed,
+                  cfg_options=options,
+                  metrics={split: read_metrics(m) for split, m in metrics_files.items()})
+    os.makedirs(osp.dirname(out), exist_ok=True)
+    with open(out, 'w', encoding='utf-8') as f:
+        json.dump(record, f, indent=1, sort_keys=True)
+        f.write('\n')
+    return state
+
+
+def frequent_classes(class_pixels: Dict[str, int], fraction: float) -> List[str]:
+    """Classes holding at least ``fraction`` of the labeled pixels, in the given order."""
+    total = sum(class_pixels.values())
+    if total <= 0:
+        raise ValueError('class pixel counts are all zero: cannot pick frequent classes.')
+    return [c for c, n in class_pixels.items() if n / total >= fraction]
+
+
+def mean_iou_over(metrics: Dict[str, Optional[float]], classes: Sequence[str]) -> Optional[float]:
+    """Mean of ``IoU.<class>`` over ``classes``; None when the run has no per-class IoU.
+
+    A class whose IoU is NaN/null (absent from labels and predictions) is skipped; frequent
+    classes are present in the labels, so this happens only for a seg-less model."""
+    values = []
+    for c in classes:
+        v = metrics.get(f'IoU.{c}')
+        if v is not None and not math.isnan(float(v)):
+            values.append(float(v))
+    return sum(values) / len(values) if values else None
+
+
+def load_evidence(evidence_dir: str, proto: dict,
+                  frequent: Optional[Sequence[str]] = None) -> Dict[str, Dict[int, dict]]:
+    """``{arm: {seed: {split: metrics}}}`` of the runs whose JSON exists, with
+    ``mIoU_frequent`` added when ``frequent`` classes are given."""
+    out: Dict[str, Dict[int, dict]] = {}
+    for arm, spec in proto['arms'].items():
+        for seed in spec['seeds']:
+            path = evidence_path(evidence_dir, arm, int(seed))
+            if not osp.isfile(path):
+                continue
+            with open(path, encoding='utf-8') as f:
+                record = json.load(f)
+            metrics = record.get('metrics')
+            if not isinstance(metrics, dict):
+                raise ValueError(f'{path}: no "metrics" object; rerun the arm or delete the file.')
+            for m in metrics.values():
+                if frequent is not None and FREQUENT not in m:
+                    m[FREQUENT] = mean_iou_over(m, frequent)
+            out.setdefault(arm, {})[int(seed)] = metrics
+    return out
+
+
+def _value(evidence, arm, seed, split, metric) -> Optional[float]:
+    v = evidence.get(arm, {}).get(seed, {}).get(split, {}).get(metric)
+    return None if v is None or math.isnan(float(v)) else float(v)
+
+
+def paired(treatment: Dict[int, float], control: Dict[int, float],
+           lower_better: bool = False) -> dict:
+    """Paired difference (treatment - control) over the seeds both have.
+
+    Returns ``n``, ``seeds``, ``diffs``, ``mean``, ``sd`` (sample, n - 1), ``se`` (sd / sqrt n)
+    and ``decision``: 'supported' when the difference favours the treatment by more than
+    2 SE (for a lower-is-better metric: is below -2 SE), 'contradicted' when it favours the
+    control by more than 2 SE, 'not supported' otherwise, 'insufficient (n < 2)' without two
+    pairs."""
+    seeds = sorted(set(treatment) & set(control))
+    diffs = [treatment[s] - control[s] for s in seeds]
+    n = len(diffs)
+    res = dict(n=n, seeds=seeds, diffs=diffs, mean=None, sd=None, se=None,
+               decision='insufficient (n < 2)')
+    if n == 0:
+        return res
+    mean = sum(diffs) / n
+    res['mean'] = mean
+    if n < 2:
+        return res
+    sd = math.sqrt(sum((d - mean) ** 2 for d in diffs) / (n - 1))
+    se = sd / math.sqrt(n)
+    gain = -mean if lower_better else mean
+    decision = 'supported' if gain > 2 * se else 'contradicted' if -gain > 2 * se else \
+        'not supported'
+    res.update(sd=sd, se=se, decision=decision)
+    return res
+
+
+def _fmt(v: Optional[float], metric: str, signed: bool = False) -> str:
+    if v is None:
+        return '—'
+    digits = 4 if metric in LOWER_IS_BETTER or metric.startswith('d') else 2
+    return f'{v:+.{digits}f}' if signed else f'{v:.{digits}f}'
+
+
+def _mean_std(values: Dict[int, float], metric: str) -> str:
+    """``mean ± std (n=k)`` of per-seed values (std: n - 1 denominator)."""
+    if not values:
+        return '—'
+    stat = aggregate([{'m': v} for v in values.values()])['m']
+    sd = '—' if stat['std'] is None else _fmt(stat['std'], metric)
+    return f'{_fmt(stat["mean"], metric)} ± {sd} (n={stat["n"]})'
+
+
+def report(proto: dict, evidence_dir: str) -> str:
+    """The Markdown tables of the protocol's results (per comparison: per-seed values, mean ±
+    std, paired difference ± SE, decision)."""
+    frequent = None
+    cp = proto.get('class_pixels')
+    if cp:
+        with open(_abs(cp['file']), encoding='utf-8') as f:
+            pixels = json.load(f)[cp.get('split', 'test')]['class_pixels']
+        frequent = frequent_classes(pixels, proto.get('frequent_class_fraction', 0.01))
+    ev = load_evidence(evidence_dir, proto, frequent)
+    lines = ['# Evidence: results', '',
+             'Generated by `python tools/analysis_tools/ablation.py --protocol '
+             'docs/evidence/protocol.json --report-only` from the per-seed JSON files under '
+             '`docs/evidence/runs/`; protocol, budget and decision rule in `docs/evidence.md`.',
+             '']
+    if frequent is not None:
+        lines += [f'`{FREQUENT}`: mean IoU over the {len(frequent)} classes with at least '
+                  f'{100 * proto.get("frequent_class_fraction", 0.01):g} % of the labeled test '
+                  f'pixels ({", ".join(frequent)}).', '']
+    lines += ['## Summary', '',
+              'Difference = treatment − control, paired by seed; ± is the standard error of the '
+              'mean difference (sample sd / √n). Decision: supported if the difference favours '
+              'the claim by more than 2 SE, contradicted if it opposes it by more than 2 SE.',
+              '',
+              '| comparison | split | metric | n | treatment mean ± std | control mean ± std | '
+              'difference ± SE | decision |',
+              '| :--- | :--- | :--- | ---: | ---: | ---: | ---: | :--- |']
+    details = []
+    for comp in proto['comparisons']:
+        split = comp['split']
+        claim = comp.get('claim', f'{comp["treatment"]} better than {comp["control"]}')
+        details += [f'### {comp["name"]}', '',
+                    f'Claim: {claim} — `{comp["treatment"]}` vs `{comp["control"]}` on '
+                    f'`{split}`.', '']
+        for metric in comp['metrics']:
+            t = {s: v for s in ev.get(comp['treatment'], {})
+                 if (v := _value(ev, comp['treatment'], s, split, metric)) is not None}
+            c = {s: v for s in ev.get(comp['control'], {})
+                 if (v := _value(ev, comp['control'], s, split, metric)) is not None}
+            res = paired(t, c, lower_is_better(metric))
+            diff = '—' if res['mean'] is None else (
+                _fmt(res['mean'], metric, signed=True) +
+                ('' if res['se'] is None else f' ± {_fmt(res["se"], metric)}'))
+            lines.append(f'| {comp["name"]} | {split} | {metric} | {res["n"]} | '
+                         f'{_mean_std(t, metric)} | {_mean_std(c, metric)} | {diff} | '
+                         f'{res["decision"]} |')
+            details += [f'{metric} ({"lower" if lower_is_better(metric) else "higher"} is '
+                        'better):', '', '| seed | treatment | control | difference |',
+                        '| ---: | ---: | ---: | ---: |']
+            for s in sorted(set(t) | set(c)):
+                d = _fmt(t[s] - c[s], metric, signed=True) if s in t and s in c else '—'
+                details.append(f'| {s} | {_fmt(t.get(s), metric)} | {_fmt(c.get(s), metric)} | '
+                               f'{d} |')
+            details.append('')
+    lines += ['', '## Per comparison, per seed', ''] + details
+    return '\n'.join(lines).rstrip() + '\n'
+
+
+def summary_block(markdown: str) -> str:
+    """The summary table (and its preamble) of a :func:`report`."""
+    body = markdown.split('## Summary', 1)[1].split('## Per comparison', 1)[0]
+    return body.strip()
+
+
+def update_readme(readme: str, block: str) -> None:
+    """Replace the text between the evidence markers of ``readme`` with ``block``."""
+    with open(readme, encoding='utf-8') as f:
+        text = f.read()
+    if README_BEGIN not in text or README_END not in text:
+        raise ValueError(f'{readme} has no {README_BEGIN} ... {README_END} block; add the two '
+                         'markers where the results table belongs.')
+    head, rest = text.split(README_BEGIN, 1)
+    _, tail = rest.split(README_END, 1)
+    bt.write_text(readme, f'{head}{README_BEGIN}\n{block}\n{README_END}{tail}')
+
+
+def run_protocol(protocol: str, evidence_dir: Optional[str] = None,
+                 work_dir: str = osp.join(ROOT, 'work_dirs', 'evidence'),
+                 arms: Optional[Sequence[str]] = None, python: str = sys.executable,
+                 train_cmd: str = DEFAULT_TRAIN_CMD, test_cmd: str = DEFAULT_TEST_CMD,
+                 execute: Optional[Callable[[List[str]], int]] = None,
+                 report_only: bool = False, dry_run: bool = False,
+                 readme: Optional[str] = None) -> str:
+    """Run the protocol's missing runs (unless ``report_only``), then write ``results.md``."""
+    proto = load_protocol(protocol)
+    evidence_dir = evidence_dir or osp.dirname(osp.abspath(protocol))
+    runs = protocol_runs(proto, work_dir, arms)
+    if dry_run:
+        lines = []
+        for r in runs:
+            done = osp.isfile(evidence_path(evidence_dir, r.name, r.seed))
+            state = 'done' if done else ('resume' if last_checkpoint(r.work_dir) else 'new')
+            lines.append(f'{r.name} seed {r.seed}: {state} ({r.config})')
+        print('\n'.join(lines))
+        return '\n'.join(lines)
+    if not report_only:
+        for r in runs:
+            if not osp.isfile(r.config):
+                raise FileNotFoundError(f'Arm {r.name}: config {r.config!r} does not exist.')
+        if execute is None:
+            def execute(cmd: List[str]) -> int:
+                return subprocess.run(cmd, check=False).returncode
+        for r in runs:
+            run_protocol_one(r, proto, evidence_dir, train_cmd, test_cmd, python, execute)
+    markdown = report(proto, evidence_dir)
+    bt.write_text(osp.join(evidence_dir, 'results.md'), markdown)
+    if readme:
+        update_readme(readme, summary_block(markdown))
+    return markdown
+
+
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Multi-seed ablation: train, test, tabulate')
-    parser.add_argument('configs', nargs='+', help='config files')
+    parser.add_argument('configs', nargs='*', help='config files (not with --protocol)')
+    parser.add_argument('--protocol', help='protocol JSON (arms, eval splits, comparisons)')
+    parser.add_argument('--evidence-dir', help='per-seed JSON and results.md (protocol mode; '
+                        'default: the protocol file\'s folder)')
+    parser.add_argument('--arms', nargs='+', help='protocol mode: run only these arms')
+    parser.add_argument('--report-only', action='store_true',
+                        help='protocol mode: only turn the per-seed JSON into tables')
+    parser.add_argument('--readme', help='protocol mode: also rewrite the results block of this '
+                        'README')
     parser.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
-    parser.add_argument('--work-dir', required=True, help='root folder of all runs')
+    parser.add_argument('--work-dir', help='root folder of all runs (protocol mode default: '
+                        'work_dirs/evidence)')
     parser.add_argument('--cfg-options', nargs='+', default=[],
                         help='key=value overrides passed to train and test')
     parser.add_argument('--python', default=sys.executable, help='Python interpreter')
@@ -252,6 +597,19 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 
 def main(argv: Optional[Sequence[str]] = None) -> str:
     args = parse_args(argv)
+    if args.protocol:
+        if args.configs:
+            raise SystemExit('Give either config files or --protocol, not both.')
+        markdown = run_protocol(
+            args.protocol, args.evidence_dir,
+            args.work_dir or osp.join(ROOT, 'work_dirs', 'evidence'), args.arms, args.python,
+            args.train_cmd, args.test_cmd, report_only=args.report_only, dry_run=args.dry_run,
+            readme=args.readme)
+        if not args.dry_run:
+            print(markdown, end='')
+        return markdown
+    if not args.configs or not args.work_dir:
+        raise SystemExit('Give config files and --work-dir (or --protocol).')
     markdown = run_ablation(args.configs, args.seeds, args.work_dir, args.cfg_options,
                             args.python, args.train_cmd, args.test_cmd, columns=args.columns,
                             dry_run=args.dry_run)
