@@ -98,12 +98,7 @@ def cached_external_base_lookup():
         yield
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny convs on 2 shared cores: see tests/test_mean_teacher_*
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures('one_thread')
 
 
 def load(name: str, **kwargs) -> Config:
