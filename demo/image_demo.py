@@ -11,6 +11,11 @@ Writes into ``--out-dir`` (``<name>`` is the image file name without extension):
   (metres, camera frame: x right, y down, z forward), ``red, green, blue`` from the image (or
   the class palette with ``--color-by class``) and the class id as ``label``.
 
+Pixels predicted as a class without depth (``--no-depth-classes``, default ``sky``: the ground
+truth has no depth there, so the predicted value is arbitrary) are left out of the depth
+picture (black), the disparity PNG (0 = invalid) and the point cloud; ``--no-depth-classes``
+with no name keeps every pixel.
+
 Camera: ``--camera`` is a Cityscapes ``*_camera.json`` (``extrinsic.baseline``,
 ``intrinsic.fx/fy/u0/v0``) of the frame being processed, so it is taken to belong to the input
 image's size (SynthCity writes its camera for its own image size); ``--camera-size W H`` states
@@ -18,12 +23,15 @@ another size. Without ``--camera`` the Cityscapes calibration (2048 x 1024, base
 fx 2262.52 px) is used, scaled to the image width. The intrinsics are always rescaled to the
 size of the prediction (the image's original size).
 
-Example::
+Example (the checkpoint shipped in ``checkpoints/``, see ``docs/model_zoo.md``; a model you
+trained with ``make demo`` is ``work_dirs/ccam_r18_synthcity/iter_1000.pth``)::
 
-    python demo/image_demo.py data/synthcity/leftImg8bit/val/x/x_000000_000000_leftImg8bit.png \
-        configs/ccam/ccam_r18_synthcity.py work_dirs/ccam_r18_synthcity/iter_2000.pth \
-        --out-dir demo_out --camera data/synthcity/camera/val/x/x_000000_000000_camera.json \
-        --point-cloud
+    python demo/image_demo.py demo/synthcity_val_000000.png \
+        configs/ccam/ccam_r18_synthcity.py checkpoints/ccam_r18_synthcity.pth \
+        --out-dir out --point-cloud
+
+A file that is not a usable image (empty, not an image, truncated, smaller than 16 x 16) is
+refused with an error naming the file.
 """
 import argparse
 import os
@@ -47,7 +55,14 @@ from mmseg_ccam.apis import (
     load_camera_json,
     write_ply,
 )
-from mmseg_ccam.visualization import SegDepthLocalVisualizer, colorize_depth
+from mmseg_ccam.apis.inference import read_image
+from mmseg_ccam.visualization import (
+    NO_DEPTH_CLASSES,
+    SegDepthLocalVisualizer,
+    class_ids,
+    colorize_depth,
+    mask_depth,
+)
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -80,6 +95,10 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--max-depth', type=float, default=80.0,
                         help='depth (m) of the darkest colour in <name>_depth.png')
     parser.add_argument('--depth-cmap', default='magma', help='colormap of <name>_depth.png')
+    parser.add_argument('--no-depth-classes', nargs='*', default=None, metavar='CLASS',
+                        help='classes whose predicted depth is left out of the depth picture, '
+                        'the disparity PNG and the point cloud (default: sky, when the model '
+                        'has that class); give the option without a name to keep every pixel')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config entries')
     args = parser.parse_args(argv)
@@ -114,12 +133,11 @@ def camera_for_image(camera_file: Optional[str], camera_size: Optional[Sequence[
 def main(argv: Optional[Sequence[str]] = None) -> Dict[str, str]:
     """Run the demo; returns the written files by kind (seg, depth, disparity, ply)."""
     args = parse_args(argv)
-    if not osp.isfile(args.img):
-        raise FileNotFoundError(f'Image {args.img!r} does not exist.')
+    # Checked before the model is built: a clear error, and no time spent loading weights.
+    image_rgb = mmcv.bgr2rgb(read_image(args.img))
     model = init_model(args.config, args.checkpoint, device=args.device,
                        cfg_options=args.cfg_options)
     result = inference_model(model, args.img)
-    image_rgb = mmcv.imread(args.img, channel_order='rgb')
     height, width = image_rgb.shape[:2]
     name = osp.splitext(osp.basename(args.img))[0]
     os.makedirs(args.out_dir, exist_ok=True)
@@ -139,7 +157,12 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, str]:
         if result.depth.shape != (height, width):
             raise RuntimeError(f'The depth prediction is {result.depth.shape}, the image '
                                f'{(height, width)}; the model must predict at the original size.')
-        coloured = colorize_depth(result.depth, args.min_depth, args.max_depth,
+        # The default names may be absent from a custom dataset; names the user gives must exist.
+        named = args.no_depth_classes is not None
+        no_depth = class_ids(model.dataset_meta['classes'],
+                             args.no_depth_classes if named else NO_DEPTH_CLASSES, strict=named)
+        depth = mask_depth(result.depth, result.seg, no_depth)
+        coloured = colorize_depth(depth, args.min_depth, args.max_depth,
                                   cmap=args.depth_cmap)
         written['depth'] = osp.join(args.out_dir, f'{name}_depth.png')
         mmcv.imwrite(mmcv.rgb2bgr(coloured), written['depth'])
@@ -147,14 +170,13 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, str]:
         camera = camera_for_image(args.camera, args.camera_size, width, height)
         written['disparity'] = osp.join(args.out_dir, f'{name}_disparity.png')
         cv2.imwrite(written['disparity'],
-                    depth_to_disparity_png(result.depth, camera.baseline, camera.fx))
+                    depth_to_disparity_png(depth, camera.baseline, camera.fx))
 
         if args.point_cloud:
-            valid = np.isfinite(result.depth) & (result.depth > 0)
+            valid = np.isfinite(depth) & (depth > 0)
             if args.max_point_depth is not None:
-                valid &= result.depth <= args.max_point_depth
-            points = depth_to_points(result.depth, camera.fx, camera.fy, camera.u0,
-                                     camera.v0)[valid]
+                valid &= depth <= args.max_point_depth
+            points = depth_to_points(depth, camera.fx, camera.fy, camera.u0, camera.v0)[valid]
             labels = result.seg[valid] if result.seg is not None else None
             if args.color_by == 'class':
                 if labels is None:

@@ -194,9 +194,9 @@ def test_depth_only_model_gives_no_seg(tmp_path):
                        dict(type='Resize', scale=(8, 4), keep_ratio=False),
                        dict(type='PackSegInputs')]))
     m = init_model(cfg)
-    result = inference_model(m, np.zeros((5, 3, 3), np.uint8))
+    result = inference_model(m, np.zeros((20, 16, 3), np.uint8))
     assert result.seg is None and result.seg_logits is None
-    np.testing.assert_array_equal(result.depth, np.repeat(np.arange(1, 6.0)[:, None], 3, 1))
+    np.testing.assert_array_equal(result.depth, np.repeat(np.arange(1, 21.0)[:, None], 16, 1))
     assert m.dataset_meta['classes'][0] == 'road'  # depth-only: Cityscapes names by default
 
 
@@ -267,3 +267,85 @@ def test_image_demo_default_camera_is_cityscapes_scaled_to_width(tiny, tmp_path)
     with pytest.warns(UserWarning, match='aspect ratio'):
         cam = demo.camera_for_image(None, None, 96, 96)
     assert cam.fy == pytest.approx(2265.3017905988554 * s)
+
+
+@pytest.mark.parametrize('case, expected', [
+    ('empty', r'is empty \(0 bytes\)'),
+    ('text', r"is not an image OpenCV can read \(it starts with 'hello"),
+    ('truncated', r'is a PNG file that does not decode: it is truncated or corrupt'),
+    ('one_pixel', r'is 1x1 pixels; .* at least 16x16'),
+])
+def test_image_demo_refuses_files_that_are_not_usable_images(tiny, tmp_path, case, expected):
+    path = tmp_path / f'{case}.png'
+    if case == 'empty':
+        path.write_bytes(b'')
+    elif case == 'text':
+        path.write_text('hello, this is not an image\n')
+    elif case == 'truncated':
+        content = open(tiny['img'], 'rb').read()
+        path.write_bytes(content[:len(content) // 2])
+    else:
+        cv2.imwrite(str(path), np.full((1, 1, 3), 128, np.uint8))
+    demo = load_demo()
+    with pytest.raises(ValueError, match=expected) as err:
+        demo.main([str(path), tiny['cfg'], tiny['ckpt'], '--out-dir', str(tmp_path / 'out')])
+    assert str(path) in str(err.value)
+    assert not (tmp_path / 'out').exists()  # refused before anything is written
+    # the API gives the same error
+    with pytest.raises(ValueError, match=expected):
+        inference_model(init_model(tiny['cfg'], tiny['ckpt']), str(path))
+
+
+def test_inference_refuses_tiny_arrays(model):
+    with pytest.raises(ValueError, match=r'Image 0 \(an array\) is 8x4 pixels'):
+        inference_model(model, np.zeros((4, 8, 3), np.uint8))
+
+
+def _read_ply_points(path):
+    raw = open(path, 'rb').read()
+    header, body = raw.split(b'end_header\n', 1)
+    names = [line.split()[-1].decode() for line in header.splitlines()
+             if line.startswith(b'property')]
+    kinds = {'x': '<f4', 'y': '<f4', 'z': '<f4'}
+    return np.frombuffer(body, dtype=[(n, kinds.get(n, 'u1')) for n in names])
+
+
+def test_image_demo_leaves_sky_out_of_depth_picture_disparity_and_point_cloud(tiny, tmp_path):
+    # a classifier with large random weights, so that the image gets several classes
+    state = dict(tiny['state'])
+    weight = state['decode_head.conv_seg.weight']
+    state['decode_head.conv_seg.weight'] = 5 * torch.randn(
+        weight.shape, generator=torch.Generator().manual_seed(0))
+    state['decode_head.conv_seg.bias'] = torch.zeros_like(state['decode_head.conv_seg.bias'])
+    ckpt = tmp_path / 'sky.pth'
+    save_checkpoint(dict(meta=dict(dataset_meta=dict(classes=CLASSES, palette=PALETTE)),
+                         state_dict=state), str(ckpt))
+    result = inference_model(init_model(tiny['cfg'], str(ckpt)), tiny['img'])
+    ids, counts = np.unique(result.seg, return_counts=True)
+    assert len(ids) >= 2, 'the tiny model must predict two classes for this test'
+    sky = int(ids[np.argmax(counts)])  # call the most frequent predicted class "sky"
+    classes = list(CLASSES)
+    classes[sky] = 'sky'
+    save_checkpoint(dict(meta=dict(dataset_meta=dict(classes=tuple(classes), palette=PALETTE)),
+                         state_dict=state), str(ckpt))
+    is_sky = result.seg == sky
+    demo = load_demo()
+    common = [tiny['img'], tiny['cfg'], str(ckpt), '--point-cloud']
+    masked = demo.main([*common, '--out-dir', str(tmp_path / 'masked')])
+    kept = demo.main([*common, '--out-dir', str(tmp_path / 'kept'), '--no-depth-classes'])
+
+    pts = _read_ply_points(masked['ply'])
+    assert len(pts) == int((~is_sky).sum()) > 0
+    assert sky not in set(pts['label'].tolist())
+    np.testing.assert_array_equal(pts['z'], result.depth[~is_sky])
+    assert len(_read_ply_points(kept['ply'])) == is_sky.size
+
+    disp = cv2.imread(masked['disparity'], cv2.IMREAD_UNCHANGED)
+    assert (disp[is_sky] == 0).all() and (disp[~is_sky] > 0).all()
+    assert (cv2.imread(kept['disparity'], cv2.IMREAD_UNCHANGED) > 0).all()
+    depth_png, kept_png = cv2.imread(masked['depth']), cv2.imread(kept['depth'])
+    assert (depth_png[is_sky] == 0).all()  # drawn as invalid (black)
+    np.testing.assert_array_equal(depth_png[~is_sky], kept_png[~is_sky])
+
+    with pytest.raises(ValueError, match="'building' is not a class of this model"):
+        demo.main([*common, '--out-dir', str(tmp_path / 'x'), '--no-depth-classes', 'building'])

@@ -217,3 +217,23 @@ def test_tensorboard_backend_receives_the_panel(tmp_path):
     decoded = cv2.imdecode(np.frombuffer(event.encoded_image_string, np.uint8),
                            cv2.IMREAD_COLOR)[..., ::-1]
     np.testing.assert_array_equal(decoded, panel)
+
+
+def test_predicted_depth_of_sky_is_drawn_invalid_by_default_with_a_switch():
+    h, w = 4, 6
+    image = np.full((h, w, 3), 100, np.uint8)
+    sample = make_sample(h, w, gt=False)  # class 1 on the right half, 4 m everywhere
+    grey4m = opencv_colour(cv2.COLORMAP_MAGMA, 128)
+    for no_depth, right in ((('sky', ), [0, 0, 0]), ((), grey4m)):
+        vis = make_visualizer('vis_sky', no_depth_classes=no_depth)
+        vis.dataset_meta = dict(classes=('road', 'sky'), palette=[[200, 0, 0], [0, 0, 200]])
+        drawn = vis.draw_sample(image, sample, with_labels=False)
+        np.testing.assert_array_equal(drawn[:, 2 * w:2 * w + w // 2],
+                                      np.broadcast_to(grey4m, (h, w // 2, 3)))
+        np.testing.assert_array_equal(drawn[:, 2 * w + w // 2:],
+                                      np.broadcast_to(right, (h, w - w // 2, 3)))
+    # the default: masked; classes without a 'sky' leave every pixel drawn
+    assert SegDepthLocalVisualizer(name='vis_sky_default').no_depth_classes == ('sky', )
+    vis = make_visualizer('vis_sky_absent')
+    drawn = vis.draw_sample(image, sample, with_labels=False)
+    np.testing.assert_array_equal(drawn[0, 3 * w - 1], grey4m)

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, List, Optional, Sequence, Union
 
+import mmcv
 import numpy as np
 import torch
 import torch.nn as nn
@@ -25,6 +26,10 @@ ANNOTATION_LOADERS = frozenset({
     'LoadAnnotations', 'LoadOptionalAnnotations', 'LoadCityscapesDepth', 'LoadDepthAnnotation',
     'LoadBiomedicalAnnotation'
 })
+# Smaller images hold nothing to segment; below the backbone's output stride (8-32 px) the
+# feature maps would be 1 x 1 or empty.
+MIN_IMAGE_SIDE = 16
+PNG_SIGNATURE = b'\x89PNG\r\n\x1a\n'
 IMAGE_FILE_LOADERS = frozenset({'LoadImageFromFile', 'mmseg.LoadImageFromFile',
                                 'mmcv.LoadImageFromFile'})
 
@@ -214,12 +219,53 @@ def _to_result(sample: SegDataSample) -> SegDepthResult:
     return SegDepthResult(seg=seg, depth=depth, seg_logits=logits, data_sample=sample)
 
 
+def _check_size(shape: Sequence[int], what: str) -> None:
+    h, w = int(shape[0]), int(shape[1])
+    if min(h, w) < MIN_IMAGE_SIDE:
+        raise ValueError(f'{what} is {w}x{h} pixels; segmentation and depth need an image of '
+                         f'at least {MIN_IMAGE_SIDE}x{MIN_IMAGE_SIDE} (a street scene is '
+                         'hundreds of pixels wide). Pass the full-size image.')
+
+
+def read_image(path: Union[str, Path]) -> np.ndarray:
+    """Read an image file as (H, W, 3) uint8 BGR (``mmcv.imread``), with an error that says
+    what is wrong with a file that is not a usable image.
+
+    Raises:
+        FileNotFoundError: The file does not exist.
+        ValueError: The file is empty, is not an image (e.g. a text file), is a truncated or
+            corrupt image, or is smaller than ``MIN_IMAGE_SIDE`` pixels on a side.
+    """
+    path = str(path)
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'Image {path!r} does not exist.')
+    with open(path, 'rb') as f:
+        content = f.read()
+    if not content:
+        raise ValueError(f'Image {path!r} is empty (0 bytes); the file was not written '
+                         'completely. Copy or export the image again.')
+    image = mmcv.imfrombytes(content, flag='color')
+    if image is None:
+        if content.startswith(PNG_SIGNATURE) or content[:3] == b'\xff\xd8\xff':
+            kind = 'PNG' if content.startswith(PNG_SIGNATURE) else 'JPEG'
+            raise ValueError(f'Image {path!r} is a {kind} file that does not decode: it is '
+                             f'truncated or corrupt ({len(content)} bytes). Copy or export '
+                             'the image again.')
+        head = content[:24]
+        shown = head.decode('utf-8', 'replace') if head.isascii() else head.hex(' ')
+        raise ValueError(f'Image {path!r} is not an image OpenCV can read (it starts with '
+                         f'{shown!r}); give a PNG or JPEG file.')
+    _check_size(image.shape, f'Image {path!r}')
+    return image
+
+
 def _check_array(img: np.ndarray, index: int) -> np.ndarray:
     if img.ndim == 2:
         img = np.repeat(img[..., None], 3, axis=2)
     if img.ndim != 3 or img.shape[2] != 3:
         raise ValueError(f'Image {index}: an array input must be (H, W, 3) BGR (as mmcv.imread '
                          f'gives) or (H, W) grey, got shape {img.shape}.')
+    _check_size(img.shape, f'Image {index} (an array)')
     return img
 
 
@@ -254,8 +300,7 @@ def inference_model(model: nn.Module,
         if from_array:
             data = dict(img=_check_array(image, index))
         elif isinstance(image, (str, Path)):
-            if not osp.isfile(str(image)):
-                raise FileNotFoundError(f'Image {str(image)!r} does not exist.')
+            read_image(image)  # a clear error for files that are not usable images
             data = dict(img_path=str(image))
         else:
             raise TypeError(f'Image {index}: expected a file name or an array, got '
@@ -271,4 +316,4 @@ def inference_model(model: nn.Module,
 
 
 __all__ = ['SegDepthResult', 'init_model', 'inference_model', 'build_test_pipeline',
-           'ANNOTATION_LOADERS']
+           'read_image', 'ANNOTATION_LOADERS', 'MIN_IMAGE_SIDE']

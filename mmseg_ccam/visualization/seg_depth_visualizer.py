@@ -11,6 +11,7 @@ from mmseg.structures import SegDataSample
 from mmseg.visualization import SegLocalVisualizer
 
 from .depth_colorize import colorize_depth, depth_to_unit
+from .depth_mask import NO_DEPTH_CLASSES, class_ids, mask_depth
 
 
 def resize_nearest(array: np.ndarray, shape: Tuple[int, int]) -> np.ndarray:
@@ -53,7 +54,9 @@ class SegDepthLocalVisualizer(SegLocalVisualizer):
     ``gt_depth_map``; a column exists when either row has that task, and a missing tile is
     black, so the columns always line up. Maps of another size than ``image`` are resized
     (nearest) to it. Depth is coloured with :func:`colorize_depth` on a fixed range, so the same
-    metres get the same colour in every picture and in both rows.
+    metres get the same colour in every picture and in both rows. The predicted depth of the
+    ``no_depth_classes`` (sky by default: the ground truth has no depth there, so the network's
+    value is arbitrary) is drawn as invalid where the predicted segmentation shows them.
 
     Saving follows :class:`SegLocalVisualizer`: ``show`` opens a window, ``out_file`` writes a
     PNG there, otherwise the picture goes to every ``vis_backends`` entry through
@@ -75,6 +78,9 @@ class SegDepthLocalVisualizer(SegLocalVisualizer):
         depth_mode (str): 'log', 'inverse' or 'linear' depth scale. Defaults to 'log'.
         depth_cmap (str): OpenCV colormap name. Defaults to 'magma'.
         invalid_color (sequence[int]): RGB colour of invalid depth. Defaults to black.
+        no_depth_classes (sequence[str]): Class names whose predicted depth is drawn as
+            invalid (names missing from the classes are ignored); ``()`` draws every pixel.
+            Defaults to ``('sky',)``.
     """
 
     def __init__(self,
@@ -91,6 +97,7 @@ class SegDepthLocalVisualizer(SegLocalVisualizer):
                  depth_mode: str = 'log',
                  depth_cmap: str = 'magma',
                  invalid_color: Sequence[int] = (0, 0, 0),
+                 no_depth_classes: Sequence[str] = NO_DEPTH_CLASSES,
                  **kwargs) -> None:
         super().__init__(name, image, vis_backends, save_dir, alpha=alpha, **kwargs)
         # SegLocalVisualizer.__init__ passes (palette, classes) to set_dataset_meta(classes,
@@ -105,6 +112,7 @@ class SegDepthLocalVisualizer(SegLocalVisualizer):
         self.depth_mode = depth_mode
         self.depth_cmap = depth_cmap
         self.invalid_color = tuple(int(c) for c in invalid_color)
+        self.no_depth_classes = tuple(no_depth_classes or ())
 
     def draw_seg_overlay(self, image: np.ndarray, sem_seg: PixelData,
                          with_labels: bool = True) -> np.ndarray:
@@ -124,6 +132,16 @@ class SegDepthLocalVisualizer(SegLocalVisualizer):
         depth = resize_nearest(_map_2d(depth_map).astype(np.float32), shape)
         return colorize_depth(depth, self.min_depth, self.max_depth, self.invalid_color,
                               self.depth_cmap, self.depth_mode)
+
+    def _masked_depth(self, depth_map: PixelData, sem_seg: PixelData) -> PixelData:
+        """``depth_map`` with the ``no_depth_classes`` of ``sem_seg`` set to 0 (invalid)."""
+        ids = class_ids(self.dataset_meta.get('classes') or (), self.no_depth_classes,
+                        strict=False)
+        if len(ids) == 0:
+            return depth_map
+        depth = _map_2d(depth_map).astype(np.float32)
+        seg = resize_nearest(_map_2d(sem_seg), depth.shape)
+        return PixelData(data=torch.from_numpy(mask_depth(depth, seg, ids))[None])
 
     def draw_sample(self,
                     image: np.ndarray,
@@ -156,7 +174,10 @@ class SegDepthLocalVisualizer(SegLocalVisualizer):
             if f'{prefix}_sem_seg' in sample:
                 seg = self.draw_seg_overlay(image, sample.get(f'{prefix}_sem_seg'), with_labels)
             if f'{prefix}_depth_map' in sample:
-                depth = self.draw_depth(sample.get(f'{prefix}_depth_map'), shape)
+                depth_map = sample.get(f'{prefix}_depth_map')
+                if prefix == 'pred' and 'pred_sem_seg' in sample and self.no_depth_classes:
+                    depth_map = self._masked_depth(depth_map, sample.pred_sem_seg)
+                depth = self.draw_depth(depth_map, shape)
             return seg, depth
 
         pred = tiles('pred') if draw_pred else (None, None)
