@@ -128,7 +128,7 @@ def make_runner(work_dir, name, max_iters, resume_from=None):
         default_hooks=dict(
             checkpoint=dict(type='CheckpointHook', interval=3, by_epoch=False),
             logger=dict(type='LoggerHook', interval=1)),
-        custom_hooks=[dict(type='MeanTeacherHook', momentum=0.8), NumpyLogHook()],
+        custom_hooks=[dict(type='MeanTeacherHook', momentum=0.2), NumpyLogHook()],
         randomness=dict(seed=0, deterministic=True),
         load_from=resume_from,
         resume=resume_from is not None,

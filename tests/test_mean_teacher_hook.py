@@ -1,4 +1,5 @@
-"""MeanTeacherHook: EMA update, momentum schedule, freezing, interval, DDP unwrap, Runner."""
+"""MeanTeacherHook: EMA update (MMEngine momentum meaning), buffers, schedule, interval, checks,
+DDP unwrap, Runner."""
 import copy
 import socket
 from types import SimpleNamespace
@@ -23,10 +24,19 @@ def conv_bn(channels=3):
 
 
 class TeacherStudent(BaseModel):
-    def __init__(self, channels=3, teacher=None):
+    """Owns its teacher as MeanTeacherSegDepth does: frozen in __init__, always in eval."""
+
+    def __init__(self, channels=3, teacher=None, freeze=True):
         super().__init__()
         self.student = conv_bn(channels)
         self.teacher = teacher if teacher is not None else conv_bn(channels)
+        if freeze:
+            self.teacher.requires_grad_(False)
+
+    def train(self, mode=True):
+        super().train(mode)
+        self.teacher.eval()
+        return self
 
     def forward(self, img, target=None, mode='tensor', **unused):
         out = self.student(img).mean((1, 2, 3))
@@ -58,28 +68,35 @@ def snapshot(module):
     return {k: v.detach().clone() for k, v in module.state_dict().items()}
 
 
-@pytest.mark.parametrize('momentum', [0.99, 0.5])
+@pytest.mark.parametrize('update_buffers', [False, True])
+@pytest.mark.parametrize('momentum', [0.01, 0.5])
 @pytest.mark.parametrize('iteration', [0, 1, 4, 250])
-def test_one_update_matches_formula(iteration, momentum):
+def test_one_update_matches_formula(iteration, momentum, update_buffers):
     model = TeacherStudent()
     randomise(model.student, 1)
     randomise(model.teacher, 2)
     runner = fake_runner(model, iteration)
-    hook = MeanTeacherHook(momentum=momentum, init_teacher_from_student=False)
+    hook = MeanTeacherHook(momentum=momentum, update_buffers=update_buffers)
     hook.before_train(runner)
     old = snapshot(model.teacher)
     hook.after_train_iter(runner, batch_idx=iteration)
 
-    m = min(1 - 1 / (iteration + 1), momentum)  # t = iteration updates done before (interval 1)
+    w = max(1 / (iteration + 1), momentum)  # student weight; t = iteration (interval 1)
     student = snapshot(model.student)
-    for name, _ in model.teacher.named_parameters():
-        expected = (m * old[name].double() + (1 - m) * student[name].double()).float()
-        torch.testing.assert_close(model.teacher.state_dict()[name], expected,
-                                   rtol=1e-6, atol=1e-6)
-    for name, buf in model.teacher.named_buffers():
-        assert torch.equal(buf, student[name]), name  # copied, not averaged
-    assert model.teacher.state_dict()['1.num_batches_tracked'].item() == 1
-    assert runner.message_hub.get_scalar('train/teacher_momentum').current() == pytest.approx(m)
+    teacher = model.teacher.state_dict()
+    averaged = {name for name, _ in model.teacher.named_parameters()}
+    if update_buffers:
+        averaged |= {'1.running_mean', '1.running_var'}
+    for name in teacher:
+        if name in averaged:
+            expected = ((1 - w) * old[name].double() + w * student[name].double()).float()
+            torch.testing.assert_close(teacher[name], expected, rtol=1e-6, atol=1e-6)
+        else:
+            assert torch.equal(teacher[name], student[name]), name  # copied
+    assert teacher['1.num_batches_tracked'].item() == 1  # integer buffer: always copied
+    if update_buffers and iteration > 0:
+        assert not torch.equal(teacher['1.running_mean'], student['1.running_mean'])
+    assert runner.message_hub.get_scalar('train/ema_momentum').current() == pytest.approx(w)
 
 
 def test_first_update_copies_student_exactly():
@@ -87,9 +104,9 @@ def test_first_update_copies_student_exactly():
     randomise(model.student, 1)
     randomise(model.teacher, 2)
     with torch.no_grad():
-        model.teacher[0].weight.fill_(float('inf'))  # m=0 must not compute 0 * inf
+        model.teacher[0].weight.fill_(float('inf'))  # w=1 must not compute 0 * inf
     runner = fake_runner(model, 0)
-    hook = MeanTeacherHook(init_teacher_from_student=False)
+    hook = MeanTeacherHook()
     hook.before_train(runner)
     hook.after_train_iter(runner, batch_idx=0)
     for k, v in model.student.state_dict().items():
@@ -97,14 +114,14 @@ def test_first_update_copies_student_exactly():
 
 
 def test_momentum_schedule():
-    expected = [0.0, 1 / 2, 2 / 3, 3 / 4, 4 / 5]
-    assert [ema_momentum(t, 0.99) for t in range(5)] == pytest.approx(expected)
-    assert ema_momentum(98, 0.99) == pytest.approx(1 - 1 / 99)
-    assert ema_momentum(99, 0.99) == pytest.approx(0.99)
-    assert ema_momentum(10_000, 0.99) == 0.99
-    assert [ema_momentum(t, 0.6) for t in range(4)] == pytest.approx([0.0, 0.5, 0.6, 0.6])
+    expected = [1.0, 1 / 2, 1 / 3, 1 / 4, 1 / 5]
+    assert [ema_momentum(t, 0.01) for t in range(5)] == pytest.approx(expected)
+    assert ema_momentum(98, 0.01) == pytest.approx(1 / 99)
+    assert ema_momentum(99, 0.01) == pytest.approx(0.01)
+    assert ema_momentum(10_000, 0.01) == 0.01
+    assert [ema_momentum(t, 0.4) for t in range(4)] == pytest.approx([1.0, 0.5, 0.4, 0.4])
     with pytest.raises(ValueError):
-        ema_momentum(-1, 0.99)
+        ema_momentum(-1, 0.01)
 
 
 @pytest.mark.parametrize('interval', [1, 3])
@@ -113,7 +130,7 @@ def test_interval_and_logged_momentum(interval):
     model = TeacherStudent()
     randomise(model.student, 1)
     runner = fake_runner(model)
-    hook = MeanTeacherHook(momentum=0.6, interval=interval, init_teacher_from_student=False)
+    hook = MeanTeacherHook(momentum=0.4, interval=interval)
     hook.before_train(runner)
     used = []
     for it in range(3 * interval):
@@ -124,59 +141,49 @@ def test_interval_and_logged_momentum(interval):
         changed = not torch.equal(before['0.weight'], model.teacher[0].weight)
         assert changed == ((it + 1) % interval == 0), it
         if changed:
-            used.append(runner.message_hub.get_scalar('train/teacher_momentum').current())
-    assert used == pytest.approx([0.0, 0.5, 0.6])
+            used.append(runner.message_hub.get_scalar('train/ema_momentum').current())
+    assert used == pytest.approx([1.0, 0.5, 0.4])
 
 
-def test_teacher_frozen_and_gets_no_grad():
-    torch.manual_seed(0)  # module init and input: the test must not depend on the draw
-    model = TeacherStudent()
-    runner = fake_runner(model)
-    MeanTeacherHook().before_train(runner)
-    assert all(not p.requires_grad for p in model.teacher.parameters())
-    assert all(p.requires_grad for p in model.student.parameters())
-    img = torch.randn(2, 1, 6, 6)
-    # A non-zero target: with target 0 the batch sum of dL/dout is 0 and so is the BN bias grad.
-    losses = model(img, torch.ones(2), mode='loss')
-    losses['loss'].backward()
-    assert all(p.grad is None for p in model.teacher.parameters())
-    grads = {name: p.grad for name, p in model.student.named_parameters()}
-    assert all(g is not None for g in grads.values())
-    # A train-mode BatchNorm subtracts the batch mean, so the conv bias cannot change the
-    # output: its gradient is zero up to rounding. Every other parameter must get a real one.
-    assert grads['0.bias'].abs().max() < 1e-5
-    for name in ('0.weight', '1.weight', '1.bias'):
-        assert grads[name].abs().sum() > 1e-3, name
+@pytest.mark.parametrize('momentum', [0.0, 0.99, 0.999, 1.0, 1.5, -0.1])
+def test_momentum_outside_student_weight_range_raises(momentum):
+    """0 would freeze the teacher; 0.99 (a teacher weight in the opposite convention) would
+    make it a copy of the student: both must fail loudly, naming the meaning."""
+    with pytest.raises(ValueError, match="student's weight.*momentum=0.01"):
+        MeanTeacherHook(momentum=momentum)
 
 
-def test_init_from_student_only_when_not_resumed():
+def test_mmdet_value_keeps_teacher_slow():
+    """MMDetection's default momentum 0.001 means the same here: after the warm-up the teacher
+    moves by 0.1 % of the student-teacher difference per update."""
     model = TeacherStudent()
     randomise(model.student, 1)
     randomise(model.teacher, 2)
-    MeanTeacherHook().before_train(fake_runner(model, 0))
-    for k, v in model.student.state_dict().items():
-        assert torch.equal(model.teacher.state_dict()[k], v), k
-
-    resumed = TeacherStudent()
-    randomise(resumed.student, 1)
-    randomise(resumed.teacher, 2)
-    kept = snapshot(resumed.teacher)
-    MeanTeacherHook().before_train(fake_runner(resumed, 40))  # runner.iter > 0: resumed
-    for k, v in kept.items():
-        assert torch.equal(resumed.teacher.state_dict()[k], v), k
-
-
-def test_teacher_kept_in_eval_mode():
-    model = TeacherStudent()
-    runner = fake_runner(model)
-    hook = MeanTeacherHook()
+    runner = fake_runner(model, 5000)
+    hook = MeanTeacherHook(momentum=0.001)
     hook.before_train(runner)
-    model.train()  # what the loop does before each iteration
-    hook.before_train_iter(runner, batch_idx=0)
-    assert model.student.training and not model.teacher.training
-    stats = model.teacher[1].running_mean.clone()
-    model.teacher(torch.randn(4, 1, 6, 6))
-    assert torch.equal(model.teacher[1].running_mean, stats)  # eval BN: stats untouched
+    old = snapshot(model.teacher)
+    hook.after_train_iter(runner, batch_idx=0)
+    delta = model.teacher[0].weight - old['0.weight']
+    torch.testing.assert_close(delta, 0.001 * (model.student[0].weight - old['0.weight']),
+                               rtol=1e-4, atol=1e-6)
+
+
+def test_hook_does_not_own_freezing_or_init():
+    """The model freezes and initialises the teacher; the hook refuses a trainable teacher and
+    leaves the teacher's weights alone before the first update."""
+    model = TeacherStudent(freeze=False)
+    with pytest.raises(RuntimeError, match="requires_grad_\\(False\\).*__init__"):
+        MeanTeacherHook().before_train(fake_runner(model))
+    model = TeacherStudent()
+    randomise(model.student, 1)
+    randomise(model.teacher, 2)
+    kept = snapshot(model.teacher)
+    MeanTeacherHook().before_train(fake_runner(model, 0))
+    for k, v in kept.items():
+        assert torch.equal(model.teacher.state_dict()[k], v), k
+    assert not hasattr(MeanTeacherHook, 'before_train_iter') or \
+        MeanTeacherHook.before_train_iter is Hook.before_train_iter
 
 
 def test_structure_mismatch_names_first_key():
@@ -193,6 +200,8 @@ def test_bad_model_and_args():
         MeanTeacherHook().before_train(fake_runner(nn.Linear(2, 2)))
     with pytest.raises(ValueError, match='momentum'):
         MeanTeacherHook(momentum=1.5)
+    with pytest.raises(TypeError):
+        MeanTeacherHook(teacher_eval=True)  # the model owns eval mode
     with pytest.raises(ValueError, match='interval'):
         MeanTeacherHook(interval=0)
 
@@ -210,15 +219,15 @@ def test_ddp_wrapped_model_is_unwrapped():
     try:
         inner = TeacherStudent()
         randomise(inner.student, 1)
-        inner.teacher.requires_grad_(False)  # as the segmentor must do before wrapping
         wrapped = MMDistributedDataParallel(module=inner)
         runner = fake_runner(wrapped, 0)
         hook = MeanTeacherHook()
         hook.before_train(runner)
+        hook.after_train_iter(runner, batch_idx=0)  # first update: a copy of the student
         for k, v in inner.student.state_dict().items():
             assert torch.equal(inner.teacher.state_dict()[k], v), k
 
-        trainable = TeacherStudent()  # teacher left trainable: DDP already registered it
+        trainable = TeacherStudent(freeze=False)  # DDP registered the teacher as trainable
         with pytest.raises(RuntimeError, match='requires_grad_\\(False\\)'):
             MeanTeacherHook().before_train(fake_runner(MMDistributedDataParallel(
                 module=trainable), 0))
@@ -262,7 +271,8 @@ def test_with_real_runner(tmp_path):
         train_cfg=dict(by_epoch=False, max_iters=5, val_interval=1000),
         optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.1)),
         default_hooks=dict(checkpoint=None, logger=dict(type='LoggerHook', interval=1)),
-        custom_hooks=[dict(type='MeanTeacherHook', momentum=0.6), recorder],
+        custom_hooks=[dict(type='MeanTeacherHook', momentum=0.4, update_buffers=False),
+                      recorder],
         log_level='WARNING')
     runner.train()
 
@@ -270,9 +280,9 @@ def test_with_real_runner(tmp_path):
     buffers = {name for name, _ in runner.model.teacher.named_buffers()}
     ref = copy.deepcopy(recorder.students[0])
     for t, student in enumerate(recorder.students):
-        m = min(1 - 1 / (t + 1), 0.6)
+        w = max(1 / (t + 1), 0.4)
         for k, v in student.items():
-            ref[k] = v.clone() if k in buffers else m * ref[k] + (1 - m) * v
+            ref[k] = v.clone() if k in buffers else (1 - w) * ref[k] + w * v
     teacher = runner.model.teacher.state_dict()
     for k, v in ref.items():
         torch.testing.assert_close(teacher[k], v, rtol=1e-6, atol=1e-6, msg=k)

@@ -165,9 +165,9 @@ def test_tau_one_zeroes_unsup_seg_loss():
 
 
 def test_unmixed_unsup_losses_match_independent_reference():
-    """affine_mix=None, color_aug=None, tau=0: CE vs the teacher's argmax and the student's own
-    supervised depth loss on the same images."""
-    model = build(semi_train_cfg=dict(tau=0.0, affine_mix=None, color_aug=None))
+    """affine_mix=None, strong_aug=None, color_aug=None, tau=0: CE vs the teacher's argmax and
+    the student's own supervised depth loss on the same images."""
+    model = build(semi_train_cfg=dict(tau=0.0, affine_mix=None, strong_aug=None, color_aug=None))
     model.train()
     inputs, samples = make_batch(labeled=(False, False, False))
     losses = model.loss(inputs, samples)
@@ -230,7 +230,7 @@ def test_train_step_and_ema_hook():
     # The teacher starts as an exact copy of the student.
     for (k, t), s in zip(model.teacher.state_dict().items(), model.student.state_dict().values()):
         assert torch.equal(t, s), k
-    hook = MeanTeacherHook(momentum=0.99)
+    hook = MeanTeacherHook(momentum=0.01)
     runner = SimpleNamespace(model=model, iter=0,
                              message_hub=MessageHub.get_instance('mt_seg_depth_test'))
     hook.before_train(runner)
@@ -249,20 +249,28 @@ def test_train_step_and_ema_hook():
     assert not torch.equal(student_w, teacher0[name])  # the optimizer moved the student
     assert torch.equal(model.teacher.state_dict()[name], teacher0[name])  # not the teacher
 
-    runner.iter = 1  # second update: m = min(1 - 1/2, 0.99) = 0.5
+    runner.iter = 1  # second update: student weight w = max(1/2, 0.01) = 0.5
     hook.after_train_iter(runner, 1)
     torch.testing.assert_close(model.teacher.state_dict()[name],
                                0.5 * teacher0[name] + 0.5 * student_w)
 
 
 def test_unsup_seg_loss_confidence_weighting_by_hand():
-    model = build(semi_train_cfg=dict(tau=0.9))
-    logits = torch.zeros(2, NUM_CLASSES, 2, 2)  # CE = log(K) at every pixel
+    logits = torch.zeros(2, NUM_CLASSES, 2, 2)
+    logits[0, 1, 0, 1] = 2.0  # one pixel with a different CE
     pseudo = torch.zeros(2, 2, 2, dtype=torch.long)
     pseudo[1, 0, 0] = 255  # ignored: image 1 averages over its 3 other pixels
     conf = torch.tensor([[[0.95, 0.2], [0.9, 0.1]], [[0.99, 0.5], [0.5, 0.5]]])
-    # image 0: 2/4 pixels >= tau; image 1: 1/4 (the share counts all pixels)
-    expected = (0.5 + 0.25) / 2 * torch.log(torch.tensor(float(NUM_CLASSES)))
+    log_k = torch.log(torch.tensor(float(NUM_CLASSES)))
+    odd = torch.log(NUM_CLASSES - 1 + torch.exp(torch.tensor(2.0)))  # CE of that pixel
+    # per image: image 0 has 2/4 pixels >= tau, CE mean (3 log K + odd) / 4; image 1 has 1/4
+    # (the share counts all pixels) and CE log K
+    model = build(semi_train_cfg=dict(tau=0.9, pseudo_weight='image'))
+    expected = (0.5 * (3 * log_k + odd) / 4 + 0.25 * log_k) / 2
+    torch.testing.assert_close(model.unsup_seg_loss(logits, pseudo, conf), expected)
+    # per batch (the default): 3 of the 8 pixels >= tau, times the CE mean over the 7 valid
+    model = build(semi_train_cfg=dict(tau=0.9))
+    expected = 3 / 8 * (6 * log_k + odd) / 7
     torch.testing.assert_close(model.unsup_seg_loss(logits, pseudo, conf), expected)
 
 
@@ -270,7 +278,8 @@ def test_depthmix_wiring_matches_manual_mix():
     """warp=False and two samples make the mix deterministic (partner = the other sample):
     the losses must equal CE / depth loss of the student on a mix built by hand from the
     teacher's outputs, with the ground-truth depth mixed by the teacher-depth mask."""
-    model = build(semi_train_cfg=dict(tau=0.0, color_aug=None, affine_mix=dict(warp=False)))
+    model = build(semi_train_cfg=dict(tau=0.0, color_aug=None, strong_aug=None,
+                                      affine_mix=dict(warp=False)))
     with torch.no_grad():  # a depth map that varies across the image: a non-trivial mask
         model.teacher.depth_head.conv_seg.weight.mul_(50.0)
     model.train()

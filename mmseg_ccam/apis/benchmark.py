@@ -427,7 +427,7 @@ def _mean_teacher_hook(cfg: Config):
     for hook in cfg.get('custom_hooks', None) or []:
         if hook.get('type') == 'MeanTeacherHook':
             return HOOKS.build(copy.deepcopy(dict(hook)))
-    return HOOKS.build(dict(type='MeanTeacherHook', momentum=0.99, interval=1))
+    return HOOKS.build(dict(type='MeanTeacherHook'))
 
 
 def _source_ratio(cfg: Config) -> Tuple[int, int]:

@@ -1,7 +1,8 @@
 """Pure functional cores (numpy and torch) of AffineMix and ColorAug.
 
 The numpy forms serve the data pipeline (one sample, ``H x W x C`` images); the torch forms
-serve the semi-supervised step (batches, ``B x C x H x W``, any device). Each pair shares one
+serve the semi-supervised step (batches, ``B x C x H x W``, any device), as does
+:func:`strong_aug_batch` (the student's strong view). Each pair shares one
 algorithm and accepts the same explicit parameter records, so they can be checked against
 each other.
 """
@@ -28,11 +29,13 @@ from .color_aug import (
     jitter_range,
     sample_color_aug_params,
 )
+from .strong_aug import StrongAugBatchResult, gaussian_kernels, strong_aug_batch
 
 __all__ = [
     'AffineParams', 'AffineMixResult', 'AffineMixBatchResult', 'sample_affine_params',
     'sample_affine_params_batch', 'source_coords', 'nearest_indices', 'warp_image',
     'warp_nearest', 'warp_depth', 'occlusion_mask', 'affine_mix', 'affine_mix_batch',
     'ColorAugParams', 'ColorAugBatchResult', 'jitter_range', 'sample_color_aug_params',
-    'color_aug', 'color_aug_batch'
+    'color_aug', 'color_aug_batch', 'StrongAugBatchResult', 'gaussian_kernels',
+    'strong_aug_batch'
 ]

@@ -27,11 +27,17 @@ replicated for the half pixel next to the border), labels, depth and extra maps 
 neighbour. Zooming by ``s`` approximates moving the camera ``s`` times closer, so warped depth
 is divided by ``s``.
 
-Occlusion test and mixing: with ``Z = 0`` meaning invalid (infinitely far)::
+Occlusion test and mixing: with ``Z = 0`` meaning invalid (infinitely far) and a relative
+``margin >= 0`` (0: plain depth order)::
 
-    M = (Z_B' > 0) & ((Z_A <= 0) | (Z_B' < Z_A))
+    M = (Z_B' > 0) & ((Z_A <= 0) | ((1 + margin) * Z_B' < Z_A))
     img = M ? img_B' : img_A         seg, extras: same mask
-    depth = M ? Z_B' : Z_A           == nearer valid depth; 0 only where both are invalid
+    depth = M ? Z_B' : Z_A           margin 0: the nearer valid depth; 0 only where both are invalid
+
+The margin is Hoyer et al.'s DepthMix safeguard: the partner is pasted only where it is
+nearer by more than ``margin`` times its own depth, so two nearly equal depths (a flat,
+untrained teacher; the same surface seen twice) do not turn into "the partner covers
+everything". It is relative, so one value serves near and far pixels alike.
 """
 from __future__ import annotations
 
@@ -250,14 +256,30 @@ def warp_depth(depth: np.ndarray, params: AffineParams) -> np.ndarray:
     return out
 
 
-def occlusion_mask(depth_a: ArrayLike, depth_b: ArrayLike) -> ArrayLike:
-    """``M = valid_B & (~valid_A | Z_B < Z_A)``; depth ``<= 0`` is invalid (infinitely far).
+def _check_margin(margin: float) -> float:
+    if not margin >= 0:
+        raise ValueError(f'AffineMix margin must be >= 0 (a fraction of the partner depth), '
+                         f'got {margin}')
+    return float(margin)
+
+
+def occlusion_mask(depth_a: ArrayLike, depth_b: ArrayLike, margin: float = 0.0) -> ArrayLike:
+    """``M = valid_B & (~valid_A | (1 + margin) * Z_B < Z_A)``; depth ``<= 0`` is invalid
+    (infinitely far).
 
     Pure elementwise function of two depth maps of the same shape (numpy or torch).
+
+    Args:
+        depth_a: Depth of the sample that receives the paste.
+        depth_b: Depth of the (moved) partner.
+        margin (float): Relative margin >= 0: ``B`` must be nearer than ``A`` by more than
+            ``margin * Z_B``. Default: 0.0 (plain depth order).
     """
+    margin = _check_margin(margin)
     valid_a = depth_a > 0
     valid_b = depth_b > 0
-    return valid_b & (~valid_a | (depth_b < depth_a))
+    nearer = (depth_b < depth_a) if margin == 0 else (depth_b * (1.0 + margin) < depth_a)
+    return valid_b & (~valid_a | nearer)
 
 
 class AffineMixResult(NamedTuple):
@@ -292,7 +314,8 @@ def affine_mix(img_a: np.ndarray,
                params: Optional[AffineParams],
                seg_pad_val: int = 255,
                extra_a: Sequence[np.ndarray] = (),
-               extra_b: Sequence[np.ndarray] = ()) -> AffineMixResult:
+               extra_b: Sequence[np.ndarray] = (),
+               margin: float = 0.0) -> AffineMixResult:
     """Paste the moved partner ``B`` onto ``A`` where it is nearer (numpy, one sample).
 
     Args:
@@ -305,6 +328,8 @@ def affine_mix(img_a: np.ndarray,
             pasted, because their depth is invalid). Default: 255.
         extra_a, extra_b: Extra ``H x W [x ...]`` maps (confidence, weights), warped by
             nearest neighbour (outside: 0) and mixed with the same mask.
+        margin (float): Relative depth margin of the occlusion test (see
+            :func:`occlusion_mask`). Default: 0.0.
     """
     hw = depth_a.shape[:2]
     if depth_a.shape != depth_b.shape or depth_a.ndim != 2:
@@ -328,7 +353,7 @@ def affine_mix(img_a: np.ndarray,
     else:
         img_w, depth_w, seg_w, extra_w = img_b, depth_b, seg_b, list(extra_b)
 
-    mask = occlusion_mask(depth_a, depth_w)
+    mask = occlusion_mask(depth_a, depth_w, margin)
 
     def mix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         m = mask.reshape(mask.shape + (1, ) * (a.ndim - 2))
@@ -419,6 +444,7 @@ def affine_mix_batch(img: torch.Tensor,
                      flip_prob: float = 0.5,
                      warp: bool = True,
                      prob: float = 1.0,
+                     margin: float = 0.0,
                      seg_pad_val: int = 255,
                      extra: Union[None, torch.Tensor, Sequence[torch.Tensor]] = None,
                      extra_depth: Union[None, torch.Tensor, Sequence[torch.Tensor]] = None
@@ -445,6 +471,8 @@ def affine_mix_batch(img: torch.Tensor,
         warp (bool): False gives DepthMix (no warp; mask from the depth comparison only).
         prob (float): Per-sample probability of mixing at all; unmixed samples are returned
             unchanged with an all-False mask. Default: 1.0.
+        margin (float): Relative depth margin of the occlusion test: the partner is pasted
+            where ``(1 + margin) * Z_B' < Z_A`` (see :func:`occlusion_mask`). Default: 0.0.
         seg_pad_val (int): Label of partner pixels from outside its image (never pasted).
         extra: Tensor(s) ``B x H x W`` / ``B x C x H x W`` (confidence, pixel weights)
             warped by nearest neighbour and mixed with the same mask.
@@ -460,6 +488,7 @@ def affine_mix_batch(img: torch.Tensor,
     b, _, h, w = img.shape
     hw = (h, w)
     device = img.device
+    _check_margin(margin)
     depth4 = _to_bchw(depth, 'depth', b, hw)
     if depth4.shape[1] != 1:
         raise ValueError('affine_mix_batch: `depth` must have one channel, got '
@@ -527,7 +556,7 @@ def affine_mix_batch(img: torch.Tensor,
                         torch.zeros((), dtype=e.dtype, device=device)) for e in extra_depths_b
         ]
 
-    mask4 = occlusion_mask(depth4, depth_b) & applied.view(b, 1, 1, 1)
+    mask4 = occlusion_mask(depth4, depth_b, margin) & applied.view(b, 1, 1, 1)
 
     def mix(a: torch.Tensor, bb: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
         return torch.where(mask4, bb, a).reshape(like.shape)

@@ -2,4 +2,13 @@
 # ImageNet-pretrained backbone, poly decay over 40k iterations.
 _base_ = ['mmseg::_base_/schedules/schedule_40k.py']
 
-optim_wrapper = dict(paramwise_cfg=dict(custom_keys={'backbone': dict(lr_mult=0.1)}))
+# CCAM's gammas start at 0 and receive tiny gradients (the message is added to large
+# features); a 10x learning rate without weight decay lets the exchange open within the
+# schedule. Matched as substrings of the parameter names (student.* in the mean teacher too).
+optim_wrapper = dict(
+    paramwise_cfg=dict(
+        custom_keys={
+            'backbone': dict(lr_mult=0.1),
+            '.gamma_s': dict(lr_mult=10.0, decay_mult=0.0),
+            '.gamma_d': dict(lr_mult=10.0, decay_mult=0.0),
+        }))

@@ -1,15 +1,38 @@
-# Mean-teacher wrapper (DESIGN.md §6) around the segmentor defined by `model` in the config
-# that inherits this file: see ccam_r18_synthcity_semi.py for how the two are combined.
+# Mean-teacher wrapper (docs/method.md, semi-supervised training) around the segmentor defined
+# by `model` in the config that inherits this file: see ccam_r18_synthcity_semi.py for how the
+# two are combined. These are the method's values for an ImageNet-initialised model
+# (Cityscapes): tau = 0.968 from iteration 0 (DACS). Every key is documented in
+# MeanTeacherSegDepth's docstring; a from-scratch model needs a schedule (see
+# mean_teacher_synthcity.py).
 semi_train_cfg = dict(
     tau=0.968,
+    # Batch-level pseudo-label weight (DACS, Hoyer et al.): the batch's share of pixels with
+    # confidence >= tau times the batch's mean CE. 'image' weights each image by its own share.
+    pseudo_weight='batch',
+    unsup_start_iter=0,
+    unsup_rampup_iters=0,
     sup_weight=1.0,
     unsup_seg_weight=1.0,
     unsup_depth_weight=1.0,
     color_depth_weight=1.0,
-    affine_mix=dict(scale_range=(1.0, 1.5), max_translate_ratio=0.2, flip_prob=0.5, warp=True),
+    # Labeled images and the student's unlabeled view in one forward: the BN running statistics
+    # are those of the intended views; the ColorAug view never moves them ('frozen').
+    student_forward='concat',
+    color_view_bn='frozen',
+    # margin: the partner is pasted only where it is nearer by more than 5 % of its depth, so a
+    # flat (young) teacher depth does not paste the whole partner.
+    affine_mix=dict(scale_range=(1.0, 1.5), max_translate_ratio=0.2, flip_prob=0.5, warp=True,
+                    margin=0.05),
+    # The teacher sees the weak view (the pipeline's geometric augmentation only: the
+    # unlabeled pipeline has no PhotoMetricDistortion); the student the mix plus this strong
+    # photometric augmentation (DACS: colour jitter, Gaussian blur). None: no weak/strong split.
+    strong_aug=dict(color_prob=0.8, brightness=0.2, contrast=0.2, saturation=0.2, hue=0.05,
+                    blur_prob=0.5, blur_sigma=(0.15, 1.15), blur_kernel_ratio=0.1),
     color_aug=dict(prob=0.5, brightness=0.4, contrast=0.4, saturation=0.4, hue=0.1))
 semi_test_cfg = dict(eval_model='teacher')
-custom_hooks = [dict(type='MeanTeacherHook', momentum=0.99, interval=1)]
+# momentum is the student's weight (MMEngine / MMDetection meaning): teacher weight 0.99.
+# update_buffers averages the BN statistics with the weights instead of copying the student's.
+custom_hooks = [dict(type='MeanTeacherHook', momentum=0.01, interval=1, update_buffers=True)]
 # Labeled frames carry `has_seg_label=True`; the model splits each batch with it.
 pack_inputs = dict(
     type='PackSegInputs',

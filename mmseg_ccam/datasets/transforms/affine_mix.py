@@ -18,9 +18,10 @@ class AffineMix(BaseTransform):
     The partner is flipped (``flip_prob``), zoomed about the image centre by
     ``s ~ U(scale_range)`` (its depth divided by ``s``) and translated by up to
     ``max_translate_ratio`` of the image size; then, per pixel, the partner covers the sample
-    where its depth is valid and smaller than the sample's (invalid sample depth counts as
-    infinitely far). Image, labels, depth and ``extra_keys`` are mixed with that one mask;
-    depth becomes the nearer valid depth. ``warp=False`` is Hoyer et al.'s DepthMix (no move).
+    where its depth is valid and smaller than the sample's by more than ``margin`` times its
+    own depth (invalid sample depth counts as infinitely far). Image, labels, depth and
+    ``extra_keys`` are mixed with that one mask; with ``margin=0`` depth becomes the nearer
+    valid depth. ``warp=False`` is Hoyer et al.'s DepthMix (no move).
 
     It follows MMSegmentation's multi-image convention (like ``RandomMosaic``): wrap the
     dataset in ``MultiImageMixDataset``, which calls :meth:`get_indices` and stores the
@@ -58,6 +59,9 @@ class AffineMix(BaseTransform):
         warp (bool): False gives DepthMix (partner unmoved). Default: True.
         extra_keys (Sequence[str]): Further per-pixel maps (confidence, weights) of both
             samples, warped by nearest neighbour and mixed with the same mask. Default: ().
+        margin (float): Relative depth margin: the partner is pasted only where
+            ``(1 + margin) * Z_partner < Z_sample`` (Hoyer et al.'s DepthMix margin; see
+            ``mmseg_ccam.augmentation.occlusion_mask``). Default: 0.0 (plain depth order).
     """
 
     def __init__(self,
@@ -67,7 +71,8 @@ class AffineMix(BaseTransform):
                  flip_prob: float = 0.5,
                  seg_pad_val: int = 255,
                  warp: bool = True,
-                 extra_keys: Sequence[str] = ()) -> None:
+                 extra_keys: Sequence[str] = (),
+                 margin: float = 0.0) -> None:
         if not 0 <= prob <= 1:
             raise ValueError(f'AffineMix: prob must be in [0, 1], got {prob}')
         # validate the ranges once, at config build time
@@ -80,6 +85,10 @@ class AffineMix(BaseTransform):
         self.seg_pad_val = seg_pad_val
         self.warp = warp
         self.extra_keys = tuple(extra_keys)
+        if not margin >= 0:
+            raise ValueError(f'AffineMix: margin must be >= 0 (a fraction of the partner '
+                             f'depth), got {margin}')
+        self.margin = float(margin)
 
     def get_indices(self, dataset) -> List[int]:
         """One random partner index (``MultiImageMixDataset`` loads it into mix_results)."""
@@ -150,7 +159,8 @@ class AffineMix(BaseTransform):
             params,
             seg_pad_val=self.seg_pad_val,
             extra_a=[a[k] for k in self.extra_keys],
-            extra_b=[b[k] for k in self.extra_keys])
+            extra_b=[b[k] for k in self.extra_keys],
+            margin=self.margin)
         results['img'] = out.img
         results['gt_seg_map'] = out.seg
         results['gt_depth_map'] = out.depth
@@ -164,4 +174,4 @@ class AffineMix(BaseTransform):
         return (f'{self.__class__.__name__}(prob={self.prob}, scale_range={self.scale_range}, '
                 f'max_translate_ratio={self.max_translate_ratio}, flip_prob={self.flip_prob}, '
                 f'seg_pad_val={self.seg_pad_val}, warp={self.warp}, '
-                f'extra_keys={self.extra_keys})')
+                f'extra_keys={self.extra_keys}, margin={self.margin})')

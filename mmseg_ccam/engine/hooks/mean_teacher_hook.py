@@ -13,51 +13,67 @@ __all__ = ['MeanTeacherHook', 'ema_momentum', 'ema_update_', 'paired_tensors']
 
 
 def ema_momentum(step: int, momentum: float) -> float:
-    """Teacher weight of the EMA update number ``step`` (0-based).
+    """Student weight of the EMA update number ``step`` (0-based).
 
-    ``m = min(1 - 1 / (step + 1), momentum)``: the first update (``step=0``, ``m=0``) copies the
+    ``w = max(1 / (step + 1), momentum)``: the first update (``step=0``, ``w=1``) copies the
     student, and the warm-up makes the teacher the plain average of the first students until
-    ``momentum`` caps it (Tarvainen & Valpola's mean teacher).
+    ``momentum`` floors it (Tarvainen & Valpola's mean teacher, written with MMEngine's
+    meaning of momentum).
 
     Args:
         step (int): Number of EMA updates done before this one, >= 0.
-        momentum (float): Upper bound of the teacher weight, in [0, 1].
+        momentum (float): Lower bound of the student weight, in (0, 1].
 
     Returns:
-        float: The teacher weight ``m`` in ``teacher = m * teacher + (1 - m) * student``.
+        float: The student weight ``w`` in ``teacher = (1 - w) * teacher + w * student``.
     """
     if step < 0:
         raise ValueError(f'ema_momentum: step must be >= 0, got {step}')
-    return min(1.0 - 1.0 / (step + 1), momentum)
+    return max(1.0 / (step + 1), momentum)
 
 
 @torch.no_grad()
 def ema_update_(teacher_params: List[torch.Tensor], student_params: List[torch.Tensor],
                 teacher_buffers: List[torch.Tensor], student_buffers: List[torch.Tensor],
-                momentum: float) -> None:
-    """In place: ``teacher = m * teacher + (1 - m) * student`` for parameters, copy for buffers.
+                momentum: float, update_buffers: bool = False) -> None:
+    """In place: ``teacher = (1 - w) * teacher + w * student`` (``w = momentum``).
 
     One fused ``torch._foreach_*`` call per list (torch groups the tensors by device and dtype),
-    so the cost does not grow with a Python loop over tensors. Buffers (BN running statistics,
-    ``num_batches_tracked``) are copied: they are statistics of the student's inputs, not weights.
+    so the cost does not grow with a Python loop over tensors. Parameters are always averaged;
+    floating-point buffers (BN running statistics) are averaged too when ``update_buffers``
+    (MMEngine's ``ExponentialMovingAverage(update_buffers=True)`` meaning), copied otherwise;
+    integer buffers (``num_batches_tracked``) are always copied.
 
     Args:
         teacher_params (list[Tensor]): Teacher parameters, updated in place.
         student_params (list[Tensor]): Student parameters, same order, shapes and dtypes.
-        teacher_buffers (list[Tensor]): Teacher buffers, overwritten in place.
+        teacher_buffers (list[Tensor]): Teacher buffers, updated in place.
         student_buffers (list[Tensor]): Student buffers, same order.
-        momentum (float): Teacher weight ``m`` in [0, 1].
+        momentum (float): Student weight ``w`` in [0, 1].
+        update_buffers (bool): Average the floating-point buffers instead of copying them.
     """
-    if teacher_params:
-        if momentum == 0.0:
+    def average(teacher: List[torch.Tensor], student: List[torch.Tensor]) -> None:
+        if not teacher or momentum == 0.0:
+            return
+        if momentum == 1.0:
             # Exact copy: a lerp with weight 1 is not bit-exact, and the first update must
             # make the teacher equal to the student.
-            torch._foreach_copy_(teacher_params, student_params)
-        elif momentum != 1.0:
-            # lerp_(t, s, w) = t + w * (s - t) = m * t + (1 - m) * s with w = 1 - m.
-            torch._foreach_lerp_(teacher_params, student_params, 1.0 - momentum)
-    if teacher_buffers:
-        torch._foreach_copy_(teacher_buffers, student_buffers)
+            torch._foreach_copy_(teacher, student)
+        else:
+            # lerp_(t, s, w) = t + w * (s - t) = (1 - w) * t + w * s
+            torch._foreach_lerp_(teacher, student, momentum)
+
+    average(teacher_params, student_params)
+    if update_buffers:
+        pairs = [(t, s) for t, s in zip(teacher_buffers, student_buffers)
+                 if t.is_floating_point()]
+        average([t for t, _ in pairs], [s for _, s in pairs])
+        copied = [(t, s) for t, s in zip(teacher_buffers, student_buffers)
+                  if not t.is_floating_point()]
+    else:
+        copied = list(zip(teacher_buffers, student_buffers))
+    if copied:
+        torch._foreach_copy_([t for t, _ in copied], [s for _, s in copied])
 
 
 def paired_tensors(teacher: nn.Module, student: nn.Module,
@@ -99,17 +115,29 @@ def paired_tensors(teacher: nn.Module, student: nn.Module,
 class MeanTeacherHook(Hook):
     """Update ``model.teacher`` as the exponential moving average of ``model.student``.
 
-    After every ``interval``-th train iteration (``(runner.iter + 1) % interval == 0``)::
+    ``momentum`` has the meaning of MMEngine's ``ExponentialMovingAverage`` and MMDetection's
+    ``MeanTeacherHook``: it is the **student's** weight. After every ``interval``-th train
+    iteration (``(runner.iter + 1) % interval == 0``)::
 
-        teacher_param = m * teacher_param + (1 - m) * student_param
-        teacher_buffer = student_buffer
-        m = min(1 - 1 / (t + 1), momentum)
+        w = max(1 / (t + 1), momentum)
+        teacher_param = (1 - w) * teacher_param + w * student_param
+        teacher_buffer = (1 - w) * teacher_buffer + w * student_buffer   (update_buffers)
+                       = student_buffer                                  (otherwise)
 
     ``t`` is the number of EMA updates done before this one, derived from the global iteration
     as ``t = (runner.iter + 1) // interval - 1``. It is therefore restored by a resume (the
     runner restores ``runner.iter``) without extra state, and the teacher weights themselves are
     part of ``model.state_dict()`` (prefix ``teacher.``), so MMEngine's checkpoints carry them.
-    The momentum used is logged as the scalar ``train/teacher_momentum``.
+    The weight used is logged as the scalar ``train/ema_momentum``.
+
+    ``momentum`` must lie in (0, 0.5]: 0 would freeze the teacher, and a value above 0.5 (for
+    instance 0.99, a *teacher* weight in other conventions) would make the teacher a near
+    copy of the student; both raise instead of training silently without a mean teacher.
+
+    This hook only does the EMA. The model owns the rest (as MMDetection's
+    ``SemiBaseDetector``): it freezes the teacher in its ``__init__`` (before DDP registers
+    trainable parameters), keeps it in eval mode, and initialises it as a copy of the student;
+    ``before_train`` checks that the teacher is frozen and raises otherwise.
 
     The model (unwrapped from DDP when wrapped) must expose ``teacher`` and ``student``, two
     ``nn.Module`` s of identical structure. With DDP every rank applies the same update to the
@@ -118,51 +146,42 @@ class MeanTeacherHook(Hook):
     teacher's floating-point buffers are averaged over the ranks (one all-reduce of the BN
     statistics): the teacher is then identical on every rank. Under SyncBN they are already
     equal and the average leaves them so.
-    The model should freeze the teacher in its ``__init__``: DDP registers the parameters that
-    require grad when it wraps the model, which is before any hook runs.
-
-    ``before_train``:
-
-    - builds the tensor lists once and checks that the structures match;
-    - ``teacher.requires_grad_(False)``;
-    - if ``init_teacher_from_student`` and the run is not resumed (``runner.iter == 0``),
-      copies the student into the teacher.
-
-    ``before_train_iter`` puts the teacher in eval mode when ``teacher_eval`` (the runner calls
-    ``model.train()`` each iteration): the teacher then predicts pseudo-labels on the weak view
-    with its BN running statistics, as in the usual mean teacher, instead of batch statistics
-    of the unlabeled batch, and its forward does not modify its buffers.
 
     The hook has priority ``NORMAL``, so it runs after the optimizer step (inside
     ``train_step``) and before ``CheckpointHook`` (``VERY_LOW``) saves the same iteration.
 
     Args:
-        momentum (float): Maximal teacher weight ``m`` in [0, 1]. Defaults to 0.99.
+        momentum (float): Minimal student weight ``w`` in (0, 0.5]. Defaults to 0.01 (a
+            teacher weight of 0.99).
         interval (int): Update every ``interval`` train iterations. Defaults to 1.
-        init_teacher_from_student (bool): Copy the student into the teacher at the start of a
-            non-resumed run. Defaults to True.
-        teacher_eval (bool): Keep the teacher in eval mode during training. Defaults to True.
+        update_buffers (bool): Average the floating-point buffers (BN running statistics) like
+            the parameters instead of copying the student's. Defaults to True: copied
+            statistics belong to the current student, not to the averaged weights, which
+            hurts the early teacher.
 
     Example::
 
-        custom_hooks = [dict(type='MeanTeacherHook', momentum=0.99, interval=1)]
+        custom_hooks = [dict(type='MeanTeacherHook', momentum=0.01, interval=1)]
     """
 
     priority = 'NORMAL'
 
     def __init__(self,
-                 momentum: float = 0.99,
+                 momentum: float = 0.01,
                  interval: int = 1,
-                 init_teacher_from_student: bool = True,
-                 teacher_eval: bool = True) -> None:
-        if not 0.0 <= momentum <= 1.0:
-            raise ValueError(f'MeanTeacherHook: momentum must be in [0, 1], got {momentum}')
+                 update_buffers: bool = True) -> None:
+        if not 0.0 < momentum <= 0.5:
+            raise ValueError(
+                f'MeanTeacherHook: momentum={momentum} is outside (0, 0.5]. momentum is the '
+                "student's weight, as in MMEngine's ExponentialMovingAverage and MMDetection's "
+                'MeanTeacherHook: teacher = (1 - momentum) * teacher + momentum * student. '
+                '0 never updates the teacher; a value above 0.5 makes it a near copy of the '
+                'student. For a teacher weight of 0.99 use momentum=0.01.')
         if not isinstance(interval, int) or isinstance(interval, bool) or interval < 1:
             raise ValueError(f'MeanTeacherHook: interval must be an int >= 1, got {interval!r}')
         self.momentum = float(momentum)
         self.interval = interval
-        self.init_teacher_from_student = init_teacher_from_student
-        self.teacher_eval = teacher_eval
+        self.update_buffers = bool(update_buffers)
         self._teacher: Optional[nn.Module] = None
         self._teacher_params: List[torch.Tensor] = []
         self._student_params: List[torch.Tensor] = []
@@ -181,7 +200,7 @@ class MeanTeacherHook(Hook):
         return model.teacher, model.student
 
     def before_train(self, runner) -> None:
-        """Build the tensor lists, freeze the teacher, initialise it on a fresh run."""
+        """Build the tensor lists once; check the structures and that the teacher is frozen."""
         teacher, student = self._teacher_student(runner)
         if teacher is student:
             raise ValueError('MeanTeacherHook: model.teacher and model.student are the same '
@@ -190,26 +209,14 @@ class MeanTeacherHook(Hook):
                                                                     'parameter')
         self._teacher_buffers, self._student_buffers = paired_tensors(teacher, student,
                                                                       'buffer')
-        if is_model_wrapper(runner.model) and any(p.requires_grad for p in self._teacher_params):
+        trainable = [n for n, p in teacher.named_parameters() if p.requires_grad]
+        if trainable:
             raise RuntimeError(
-                'MeanTeacherHook: model.teacher has parameters that require grad while the '
-                'model is wrapped (DDP registered them as trainable before this hook ran). '
-                "Call self.teacher.requires_grad_(False) in the segmentor's __init__.")
-        teacher.requires_grad_(False)
-        for p in self._teacher_params:
-            p.grad = None
+                f'MeanTeacherHook: model.teacher has {len(trainable)} parameter(s) that require '
+                f'grad, e.g. {trainable[0]!r}. The model owns the teacher: call '
+                "self.teacher.requires_grad_(False) in the segmentor's __init__ (before DDP "
+                'wraps it), as MeanTeacherSegDepth does.')
         self._teacher = teacher
-        if self.init_teacher_from_student and runner.iter == 0:
-            ema_update_(self._teacher_params, self._student_params, self._teacher_buffers,
-                        self._student_buffers, 0.0)
-
-    def before_train_iter(self,
-                          runner,
-                          batch_idx: int,
-                          data_batch: Optional[Sequence[dict]] = None) -> None:
-        """Keep the teacher in eval mode (undoing the loop's ``model.train()``)."""
-        if self.teacher_eval and self._teacher is not None:
-            self._teacher.eval()
 
     def after_train_iter(self,
                          runner,
@@ -223,12 +230,12 @@ class MeanTeacherHook(Hook):
         done = runner.iter + 1  # iterations finished, including this one
         if done % self.interval != 0:
             return
-        m = ema_momentum(done // self.interval - 1, self.momentum)
+        w = ema_momentum(done // self.interval - 1, self.momentum)
         with record_function('ccam:ema'):
             ema_update_(self._teacher_params, self._student_params, self._teacher_buffers,
-                        self._student_buffers, m)
+                        self._student_buffers, w, self.update_buffers)
         self._average_float_buffers_over_ranks()
-        runner.message_hub.update_scalar('train/teacher_momentum', m)
+        runner.message_hub.update_scalar('train/ema_momentum', w)
 
     def _average_float_buffers_over_ranks(self) -> None:
         """Average the teacher's floating-point buffers over the ranks (no-op on one rank)."""
