@@ -1,16 +1,20 @@
-"""BerHuLoss, InverseDepthL1Loss and SafeSiLogLoss on hand-computed cases; SiLogLoss trap;
+"""BerHuLoss and InverseDepthL1Loss on hand-computed cases; SiLogLoss traps and why DepthHead
+avoids them;
 no depth loss takes log(0) or gives a NaN for zero / negative predictions and zero targets."""
-import math
 
+import numpy as np
 import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from mmengine.structures import PixelData
 from mmseg.registry import MODELS
+from mmseg.structures import SegDataSample
 
 import mmseg_ccam  # noqa: F401  (registers the losses)
+from mmseg_ccam.datasets.cityscapes_geometry import CITYSCAPES_CAMERA, disparity_png_to_depth
 from mmseg_ccam.models.decode_heads.depth_head import DEPTH_MAPPINGS, logits_to_depth
-from mmseg_ccam.models.losses import berhu_loss, inverse_depth_l1_loss, safe_silog_loss
+from mmseg_ccam.models.losses import berhu_loss, inverse_depth_l1_loss
 
 
 def t(values):
@@ -117,7 +121,7 @@ def test_berhu_bounds_property(pred, target):
 
 
 # ------------------------------------------------- degenerate inputs: never log(0), never NaN
-ALL_LOSSES = ('SiLogLoss', 'SafeSiLogLoss', 'BerHuLoss', 'InverseDepthL1Loss')
+ALL_LOSSES = ('SiLogLoss', 'BerHuLoss', 'InverseDepthL1Loss')
 
 
 @pytest.mark.parametrize('name', ALL_LOSSES)
@@ -144,48 +148,49 @@ def test_zero_targets_give_zero_loss_and_finite_grads(name):
     assert torch.isfinite(pred.grad).all()
 
 
-def test_safe_silog_equals_mmseg_silog_where_its_gradient_is_finite():
-    torch.manual_seed(0)
-    target = torch.rand(3, 1, 5, 7) * 40 + 0.5
-    target[:, :, :2] = 0.0  # invalid rows
-    pred = (torch.rand(3, 1, 5, 7) * 40 + 0.5).requires_grad_()
-    ref_pred = pred.detach().clone().requires_grad_()
-    ours = MODELS.build(dict(type='SafeSiLogLoss', loss_weight=0.7))
-    ref = MODELS.build(dict(type='SiLogLoss', loss_weight=0.7))
-    assert ours.loss_name == ref.loss_name == 'loss_silog'
-    a, b = ours(pred, target), ref(ref_pred, target)
-    torch.testing.assert_close(a, b)
-    a.backward()
-    b.backward()
-    torch.testing.assert_close(pred.grad, ref_pred.grad)
-    for reduction in ('none', 'sum'):
-        torch.testing.assert_close(ours(pred, target, reduction_override=reduction),
-                                   ref(ref_pred, target, reduction_override=reduction))
-
-
-def test_safe_silog_hand_computed():
-    # d = log(target / pred) = [log 2, 0]: mean d^2 = log(2)^2 / 2, mean d = log(2) / 2
-    # loss = sqrt(log(2)^2 / 2 - 0.5 * log(2)^2 / 4) = log(2) * sqrt(3 / 8)
-    pred, target = t([1.0, 3.0, 5.0]), t([2.0, 3.0, 0.0])
-    want = math.log(2) * math.sqrt(3 / 8)
-    assert safe_silog_loss(pred, target).item() == pytest.approx(want, rel=1e-6)
-
-
-def test_safe_silog_exact_prediction_has_zero_gradient_not_nan():
-    # mmseg's SiLogLoss gives NaN here (see test_mmseg_silog_counts_all_invalid_samples...)
-    exact = torch.tensor([[[[1.0, 2.0], [3.0, 0.5]]]], requires_grad=True)
-    value = MODELS.build(dict(type='SafeSiLogLoss'))(exact, exact.detach().clone())
-    assert float(value) == 0.0
+def test_mmseg_silog_nan_gradient_needs_every_valid_pixel_predicted_exactly():
+    # sqrt(0) is the only NaN route of SiLogLoss: mean(d^2) - 0.5 mean(d)^2 = var(d) +
+    # 0.5 mean(d)^2 is 0 only if d = log(gt) - log(pred) is 0 at every valid pixel of a sample.
+    loss = MODELS.build(dict(type='SiLogLoss'))
+    target = t([2.0, 4.0, 0.0, 8.0])
+    exact = target.clone().requires_grad_()
+    loss(exact, target).backward()
+    assert torch.isnan(exact.grad).any()
+    one_ulp = torch.nextafter(target, torch.full_like(target, 100.0)).requires_grad_()
+    value = loss(one_ulp, target)
     value.backward()
-    assert torch.equal(exact.grad, torch.zeros_like(exact))
+    assert torch.isfinite(one_ulp.grad).all() and float(value) > 0
 
 
-def test_safe_silog_reports_nan_prediction():
-    # mmseg masks a NaN prediction out with the invalid pixels; here the loss is NaN so the
-    # segmentors' non-finite loss check stops training.
-    pred = t([1.0, float('nan'), 2.0])
-    assert math.isnan(safe_silog_loss(pred, t([1.0, 2.0, 3.0])).item())
-    assert safe_silog_loss(pred, t([1.0, 0.0, 3.0])).isfinite()  # NaN at an invalid pixel
+def test_depth_head_silog_gradient_is_finite_on_loader_depths():
+    """Why no NaN-safe SI-log loss is needed: DepthHead drops samples without a valid pixel,
+    and an exact prediction at every valid pixel cannot come from a saturated head (it predicts
+    exactly min_depth or max_depth, which no Cityscapes disparity PNG value decodes to)."""
+    p = np.arange(0, 65536, dtype=np.uint16)[None]
+    for width in (2048, 1024, 512, 256, 128, 64):
+        cam = CITYSCAPES_CAMERA.scaled_to_width(width)
+        depth = disparity_png_to_depth(p, baseline=cam.baseline, fx=cam.fx, max_depth=80.0)
+        assert not np.any((depth == np.float32(80.0)) | (depth == np.float32(0.1))), width
+    head = MODELS.build(dict(type='DepthHead', in_channels=8, in_index=1, channels=4,
+                             c1_in_channels=4, c1_channels=4, dilations=(1, 2),
+                             norm_cfg=dict(type='BN'), loss_decode=dict(type='SiLogLoss')))
+    gt = torch.from_numpy(disparity_png_to_depth(
+        p[:, 1:4097].reshape(64, 64), baseline=0.209313, fx=2262.52 / 8, max_depth=80.0))
+    one_valid = torch.zeros(64, 64)
+    one_valid[3, 5] = gt[gt > 0.1][0]
+    samples = []
+    for depth in (gt, torch.zeros(64, 64), one_valid, gt):
+        ds = SegDataSample(metainfo=dict(img_shape=(64, 64), pad_shape=(64, 64)))
+        ds.gt_depth_map = PixelData(data=depth[None].float())
+        samples.append(ds)
+    g = torch.Generator().manual_seed(0)
+    for logits in (torch.full((4, 1, 16, 16), -1e30), torch.full((4, 1, 16, 16), 1e30),
+                   torch.randn(4, 1, 16, 16, generator=g) * 5):
+        logits.requires_grad_()
+        losses = head.loss_by_feat(logits_to_depth(logits, 'inverse_sigmoid', 0.1, 80.0),
+                                   samples)
+        losses['loss_silog'].backward()
+        assert torch.isfinite(losses['loss_silog']) and torch.isfinite(logits.grad).all()
 
 
 @pytest.mark.parametrize('mapping', DEPTH_MAPPINGS)

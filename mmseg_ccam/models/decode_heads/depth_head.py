@@ -1,7 +1,7 @@
 """DeepLabV3+-style monocular depth head with a bounded depth output."""
 import math
 import warnings
-from typing import List, Optional, Sequence
+from typing import Optional, Sequence
 
 import torch
 import torch.nn as nn
@@ -77,6 +77,8 @@ class DepthHead(DepthwiseSeparableASPPHead):
     labeled one. A batch without any valid pixel gives a 0 loss that keeps
     the graph. A data sample without ``gt_depth_map`` (frames with
     segmentation labels only, cf. mmsegmentation#3696) counts as all invalid.
+    Prediction is ``BaseDecodeHead.predict_by_feat``: the depth map is resized
+    bilinearly to the (padded) input size, like segmentation logits.
 
     Args:
         min_depth (float): Smallest predicted / valid depth in metres.
@@ -234,11 +236,6 @@ class DepthHead(DepthwiseSeparableASPPHead):
             else:
                 losses[loss_decode.loss_name] = value
         return losses
-
-    def predict_by_feat(self, seg_logits: Tensor, batch_img_metas: List[dict]) -> Tensor:
-        """Resize the depth (B, 1, h, w) bilinearly to the (padded) input size
-        given by the metas, exactly as BaseDecodeHead does for logits."""
-        return super().predict_by_feat(seg_logits, batch_img_metas)
 
     def extra_repr(self) -> str:
         return (f'{super().extra_repr()}, depth_mapping={self.depth_mapping}, '

@@ -1,8 +1,4 @@
 from .berhu_loss import BerHuLoss, berhu_loss
 from .inverse_depth_l1_loss import InverseDepthL1Loss, inverse_depth_l1_loss
-from .safe_silog_loss import SafeSiLogLoss, safe_silog_loss
 
-__all__ = [
-    'BerHuLoss', 'berhu_loss', 'InverseDepthL1Loss', 'inverse_depth_l1_loss', 'SafeSiLogLoss',
-    'safe_silog_loss'
-]
+__all__ = ['BerHuLoss', 'berhu_loss', 'InverseDepthL1Loss', 'inverse_depth_l1_loss']
