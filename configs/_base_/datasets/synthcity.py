@@ -1,4 +1,4 @@
-# SynthCity: the procedural Cityscapes-format dataset of this package (DESIGN.md §1).
+# SynthCity: the procedural Cityscapes-format dataset of this package (docs/method.md, "SynthCity").
 # Generate it with: python tools/generate_synthcity.py data/synthcity --num-train 200 --num-val 50
 _base_ = ['./cityscapes_depth.py']
 

@@ -1,4 +1,4 @@
-# Joint model of DESIGN.md §2/§7: ResNet-50-V1c (output stride 8) -> CCAM neck -> DeepLabV3+
+# Joint model (docs/method.md, "Model"): ResNet-50-V1c (output stride 8) -> CCAM neck -> DeepLabV3+
 # segmentation head + DeepLabV3+-style depth head.
 norm_cfg = dict(type='SyncBN', requires_grad=True)
 data_preprocessor = dict(

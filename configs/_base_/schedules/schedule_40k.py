@@ -1,5 +1,5 @@
-# DESIGN.md §7: SGD (momentum 0.9, wd 5e-4), lr 1e-2 for the neck and heads and 1e-3 for the
-# ImageNet-pretrained backbone, poly decay over 40k iterations.
+# docs/method.md, "Cityscapes defaults": SGD (momentum 0.9, wd 5e-4), lr 1e-2 for the neck and
+# heads and 1e-3 for the ImageNet-pretrained backbone, poly decay over 40k iterations.
 _base_ = ['mmseg::_base_/schedules/schedule_40k.py']
 
 # CCAM's gammas start at 0 and receive tiny gradients (the message is added to large
