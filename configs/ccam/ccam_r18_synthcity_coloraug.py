@@ -3,9 +3,9 @@ _base_ = ['./ccam_r18_synthcity.py']
 train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadOptionalAnnotations'),
-    dict(type='LoadCityscapesDepth', max_depth=80.0),
-    dict(type='RandomResize', scale=(512, 256), ratio_range=(0.5, 1.0), keep_ratio=True),
-    dict(type='RandomCrop', crop_size=(128, 256), cat_max_ratio=0.75),
+    dict(type='LoadCityscapesDepth', max_depth={{_base_.max_depth}}),
+    dict(type='RandomResize', scale={{_base_.img_scale}}, ratio_range=(0.5, 1.0), keep_ratio=True),
+    dict(type='RandomCrop', crop_size={{_base_.crop_size}}, cat_max_ratio=0.75),
     dict(type='RandomFlip', prob=0.5),
     dict(type='ColorAug', prob=0.5, brightness=0.4, contrast=0.4, saturation=0.4, hue=0.1),
     dict(type='PhotoMetricDistortion'),

@@ -2,12 +2,12 @@
 # sample comes through MultiImageMixDataset; both are cropped to the same size first.
 _base_ = ['./ccam_r50_cityscapes.py']
 
-crop_size = (512, 512)
+crop_size = {{_base_.crop_size}}
 load_and_crop = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadOptionalAnnotations'),
-    dict(type='LoadCityscapesDepth', max_depth=80.0),
-    dict(type='RandomResize', scale=(1024, 512), ratio_range=(0.5, 2.0), keep_ratio=True),
+    dict(type='LoadCityscapesDepth', max_depth={{_base_.max_depth}}),
+    dict(type='RandomResize', scale={{_base_.img_scale}}, ratio_range=(0.5, 2.0), keep_ratio=True),
     dict(type='RandomCrop', crop_size=crop_size, cat_max_ratio=0.75),
     dict(type='RandomFlip', prob=0.5),
 ]

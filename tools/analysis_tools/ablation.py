@@ -358,13 +358,30 @@ def run_protocol_one(run: Run, proto: dict, evidence_dir: str, train_cmd: str, t
                 raise RuntimeError(f'Testing arm {run.name} (seed {run.seed}) on {split} failed '
                                    f'(exit code {code}) or wrote no {metrics_files[split]}.')
     record = dict(arm=run.name, config=osp.relpath(run.config, ROOT), seed=run.seed,
-                  cfg_options=options,
+                  cfg_options=options, code=code_version(),
                   metrics={split: read_metrics(m) for split, m in metrics_files.items()})
     os.makedirs(osp.dirname(out), exist_ok=True)
     with open(out, 'w', encoding='utf-8') as f:
         json.dump(record, f, indent=1, sort_keys=True)
         f.write('\n')
     return state
+
+
+def code_version(root: str = ROOT) -> Optional[str]:
+    """The code the runs used: ``git describe --always --dirty`` of ``root``, or the first line
+    of ``root/COMMIT`` (written into exported snapshots), else None."""
+    try:
+        out = subprocess.run(['git', '-C', root, 'describe', '--always', '--dirty'],
+                             capture_output=True, text=True, check=False)
+        if out.returncode == 0 and out.stdout.strip():
+            return out.stdout.strip()
+    except OSError:
+        pass
+    marker = osp.join(root, 'COMMIT')
+    if osp.isfile(marker):
+        with open(marker, encoding='utf-8') as f:
+            return f.readline().strip() or None
+    return None
 
 
 def frequent_classes(class_pixels: Dict[str, int], fraction: float) -> List[str]:

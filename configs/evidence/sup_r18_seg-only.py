@@ -1,0 +1,5 @@
+# Comparison "joint >= single-task": segmentation only (no neck exchange, no depth head).
+_base_ = ['./sup_r18_ccam.py']
+model = dict(neck=None, depth_head=None)
+val_evaluator = [dict(type='ClassIoUMetric', iou_metrics=['mIoU'])]
+test_evaluator = val_evaluator

@@ -1,0 +1,93 @@
+"""Evidence configs: the test bed they point at, and exactly one change per comparison."""
+import os.path as osp
+from glob import glob
+
+import pytest
+from mmengine.config import Config
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+EVIDENCE = osp.join(ROOT, 'configs', 'evidence')
+
+
+def load(name):
+    return Config.fromfile(osp.join(EVIDENCE, f'{name}.py'))
+
+
+def _train_datasets(cfg):
+    ds = cfg.train_dataloader.dataset
+    return ds.datasets if ds.type == 'ConcatDataset' else [ds]
+
+
+@pytest.mark.parametrize('path', sorted(glob(osp.join(EVIDENCE, '*.py'))))
+def test_every_evidence_config_trains_on_the_test_bed_and_tests_on_test(path):
+    cfg = Config.fromfile(path)
+    root = 'data/synthcity_evidence/'
+    assert all(d.data_root == root for d in _train_datasets(cfg))
+    assert cfg.val_dataloader.dataset.data_root == root
+    assert cfg.val_dataloader.dataset.data_prefix.img_path == 'leftImg8bit/val'
+    assert cfg.test_dataloader.dataset.data_root == root
+    assert cfg.test_dataloader.dataset.data_prefix == dict(
+        img_path='leftImg8bit/test', seg_map_path='gtFine/test', depth_path='disparity/test',
+        camera_path='camera/test')
+    for d in _train_datasets(cfg):
+        assert d.data_prefix.img_path == 'leftImg8bit/train'
+
+
+def _diff(a, b, prefix=''):
+    """Dotted keys whose values differ between two config dicts."""
+    out = []
+    for k in sorted(set(a) | set(b)):
+        va, vb = a.get(k), b.get(k)
+        if isinstance(va, dict) and isinstance(vb, dict):
+            out += _diff(va, vb, f'{prefix}{k}.')
+        elif va != vb:
+            out.append(f'{prefix}{k}')
+    return out
+
+
+IGNORED = {'filename', 'text', 'custom_imports.imports', 'color_aug.type', 'color_aug._delete_'}
+
+
+@pytest.mark.parametrize('child,parent,changed', [
+    ('sup_r18_no-ccam', 'sup_r18_ccam', ['model.neck.attention']),
+    ('sup_r18_seg-only', 'sup_r18_ccam', ['model.depth_head', 'model.neck', 'test_evaluator',
+                                          'val_evaluator']),
+    ('sup_r18_depth-only', 'sup_r18_ccam', ['model.decode_head', 'model.neck',
+                                            'test_evaluator', 'val_evaluator']),
+    ('sup-1-8_r18_b2', 'sup-1-8_r18', ['train_dataloader.batch_size']),
+    ('sup-1-8_r18_b2_ema', 'sup-1-8_r18_b2', ['custom_hooks']),
+    ('sup_r18_coloraug', 'sup_r18_ccam', ['color_aug', 'train_dataloader.dataset.pipeline',
+                                          'train_pipeline']),
+    # the transform's type (and the import registering it) is the change
+    ('sup_r18_global-jitter', 'sup_r18_coloraug', ['train_dataloader.dataset.pipeline',
+                                                   'train_pipeline']),
+])
+def test_one_change_per_comparison(child, parent, changed):
+    a, b = load(child).to_dict(), load(parent).to_dict()
+    diff = [k for k in _diff(a, b) if k not in IGNORED]
+    assert sorted({k if not k.startswith('color_aug.') else 'color_aug' for k in diff}) == \
+        sorted(changed)
+
+
+def test_pipelines_of_the_colour_comparison_differ_only_in_the_colour_transform():
+    aug = load('sup_r18_coloraug').train_dataloader.dataset.pipeline
+    jit = load('sup_r18_global-jitter').train_dataloader.dataset.pipeline
+    ref = load('sup_r18_ccam').train_dataloader.dataset.pipeline
+    assert [p for p in aug if p['type'] != 'ColorAug'] == ref
+    assert [p for p in jit if p['type'] != 'GlobalColorJitter'] == ref
+    a = next(p for p in aug if p['type'] == 'ColorAug')
+    j = next(p for p in jit if p['type'] == 'GlobalColorJitter')
+    assert {k: v for k, v in a.items() if k != 'type'} == \
+        {k: v for k, v in j.items() if k != 'type'}
+
+
+def test_matched_and_joint_batches():
+    assert load('sup-1-8_r18').train_dataloader.dataset.subset == 'labeled'
+    b2 = load('sup-1-8_r18_b2').train_dataloader
+    assert b2.batch_size == 2 and b2.dataset.labeled_ratio == 0.125
+    joint = load('joint-1-8_r18').train_dataloader
+    assert joint.sampler == dict(type='MultiSourceSampler', batch_size=4, source_ratio=[2, 2])
+    subsets = [(d.subset, d.labeled_ratio, d.split_seed) for d in joint.dataset.datasets]
+    assert subsets == [('labeled', 0.125, 0), ('unlabeled', 0.125, 0)]
+    ema = load('sup-1-8_r18_b2_ema').custom_hooks
+    assert ema[0]['type'] == 'EMAHook' and ema[0]['momentum'] == 0.01
