@@ -143,6 +143,38 @@ class SegDepthLocalVisualizer(SegLocalVisualizer):
         seg = resize_nearest(_map_2d(sem_seg), depth.shape)
         return PixelData(data=torch.from_numpy(mask_depth(depth, seg, ids))[None])
 
+    def draw_ground_truth(self, image: np.ndarray, data_sample: SegDataSample,
+                          with_labels: bool = False) -> np.ndarray:
+        """One row ``image | ground-truth overlay | ground-truth depth`` (what a training
+        sample holds after the pipeline; ``tools/analysis_tools/browse_dataset.py``).
+
+        A missing ``gt_sem_seg`` leaves the image uncoloured, a missing ``gt_depth_map``
+        gives a black depth tile (as invalid depth).
+
+        Args:
+            image (np.ndarray): (H, W, 3) uint8 RGB image.
+            data_sample (SegDataSample): Sample with ``gt_sem_seg`` and/or ``gt_depth_map``.
+            with_labels (bool): Write class names on the overlay. Defaults to False.
+
+        Returns:
+            np.ndarray: (H, 3 * W, 3) uint8 RGB.
+        """
+        image = np.ascontiguousarray(image, dtype=np.uint8)
+        if image.ndim != 3 or image.shape[2] != 3:
+            raise ValueError(f'SegDepthLocalVisualizer: image must be (H, W, 3) RGB, got shape '
+                             f'{image.shape}.')
+        shape = image.shape[:2]
+        seg = (self.draw_seg_overlay(image, data_sample.gt_sem_seg, with_labels)
+               if 'gt_sem_seg' in data_sample else image.copy())
+        if 'gt_depth_map' in data_sample:
+            depth = self.draw_depth(data_sample.gt_depth_map, shape)
+        else:
+            depth = np.zeros_like(image)
+            depth[:] = np.asarray(self.invalid_color, dtype=np.uint8)
+        drawn = np.concatenate([image, seg, depth], axis=1)
+        self.set_image(drawn)
+        return drawn
+
     def draw_sample(self,
                     image: np.ndarray,
                     data_sample: Optional[SegDataSample],
