@@ -313,10 +313,11 @@ def make_optim_wrapper(model: nn.Module, cfg: Config, amp: bool = False):
                              'only OptimWrapper can be switched to AmpOptimWrapper.')
         ow_cfg['type'] = 'AmpOptimWrapper'
         ow_cfg.setdefault('loss_scale', 'dynamic')
-    # The optimizer constructor logs one line per parameter and option at INFO.
+    # The optimizer constructor logs one line per parameter and option at INFO, and a WARNING
+    # per frozen parameter (a mean teacher's whole teacher, frozen by design).
     logger = MMLogger.get_current_instance()
     level = logger.level
-    logger.setLevel(logging.WARNING)
+    logger.setLevel(logging.ERROR)
     try:
         return build_optim_wrapper(model, ow_cfg)
     finally:

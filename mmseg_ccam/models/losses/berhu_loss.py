@@ -2,11 +2,10 @@
 from typing import Optional, Union
 
 import torch
-import torch.nn as nn
 from mmseg.registry import MODELS
 from torch import Tensor
 
-from .depth_loss_utils import masked_reduce, valid_depth_mask
+from .depth_loss_utils import MaskedDepthLoss, masked_reduce, valid_depth_mask
 
 
 def berhu_loss(pred: Tensor,
@@ -52,7 +51,7 @@ def berhu_loss(pred: Tensor,
 
 
 @MODELS.register_module()
-class BerHuLoss(nn.Module):
+class BerHuLoss(MaskedDepthLoss):
     """berHu (reverse Huber) loss on depth; see :func:`berhu_loss`.
 
     Args:
@@ -68,38 +67,13 @@ class BerHuLoss(nn.Module):
         - pred, target: (B, 1, H, W) (any identical shapes work).
     """
 
+    loss_fn = staticmethod(berhu_loss)
+
     def __init__(self,
                  threshold: float = 0.2,
                  reduction: str = 'mean',
                  loss_weight: float = 1.0,
                  eps: float = 1e-6,
                  loss_name: str = 'loss_berhu') -> None:
-        super().__init__()
+        super().__init__(reduction, loss_weight, eps, loss_name, threshold=threshold)
         self.threshold = threshold
-        self.reduction = reduction
-        self.loss_weight = loss_weight
-        self.eps = eps
-        self._loss_name = loss_name
-
-    def forward(self,
-                pred: Tensor,
-                target: Tensor,
-                weight: Optional[Tensor] = None,
-                avg_factor: Union[float, Tensor, None] = None,
-                reduction_override: Optional[str] = None,
-                **kwargs) -> Tensor:
-        """Compute the weighted loss."""
-        reduction = reduction_override if reduction_override else self.reduction
-        return self.loss_weight * berhu_loss(
-            pred,
-            target,
-            weight,
-            threshold=self.threshold,
-            eps=self.eps,
-            reduction=reduction,
-            avg_factor=avg_factor)
-
-    @property
-    def loss_name(self) -> str:
-        """Name of the loss item in the loss dict."""
-        return self._loss_name

@@ -1,7 +1,10 @@
-"""Shared reduction for depth losses that count valid pixels only."""
-from typing import Optional, Union
+"""Shared parts of the depth losses that count valid pixels only: the mask, the reduction and
+the loss-module interface of mmseg (``forward(pred, target, weight, avg_factor,
+reduction_override)``, ``loss_name``)."""
+from typing import Callable, Optional, Union
 
 import torch
+import torch.nn as nn
 from torch import Tensor
 
 
@@ -71,3 +74,45 @@ def masked_reduce(loss_map: Tensor,
         return total / valid.sum().clamp(min=1).to(total.dtype)
     # A user-given factor is used like mmseg's weight_reduce_loss does.
     return total / (avg_factor + torch.finfo(torch.float32).eps)
+
+
+class MaskedDepthLoss(nn.Module):
+    """mmseg loss module around a functional depth loss ``loss_fn(pred, target, weight, eps=,
+    reduction=, avg_factor=, **options)``; subclasses set ``loss_fn`` and pass their options.
+
+    Args:
+        reduction (str): 'mean', 'sum' or 'none'.
+        loss_weight (float): Multiplier of the loss.
+        eps (float): Targets ``<= eps`` are invalid.
+        loss_name (str): Name in the loss dict; must start with ``loss_`` to be
+            back-propagated.
+        **options: Further keyword arguments of ``loss_fn`` (e.g. berHu's ``threshold``).
+    """
+    loss_fn: Callable[..., Tensor]
+
+    def __init__(self, reduction: str, loss_weight: float, eps: float, loss_name: str,
+                 **options) -> None:
+        super().__init__()
+        self.reduction = reduction
+        self.loss_weight = loss_weight
+        self.eps = eps
+        self._loss_name = loss_name
+        self.options = options
+
+    def forward(self,
+                pred: Tensor,
+                target: Tensor,
+                weight: Optional[Tensor] = None,
+                avg_factor: Union[float, Tensor, None] = None,
+                reduction_override: Optional[str] = None,
+                **kwargs) -> Tensor:
+        """Compute the weighted loss."""
+        reduction = reduction_override if reduction_override else self.reduction
+        return self.loss_weight * type(self).loss_fn(
+            pred, target, weight, eps=self.eps, reduction=reduction, avg_factor=avg_factor,
+            **self.options)
+
+    @property
+    def loss_name(self) -> str:
+        """Name of the loss item in the loss dict."""
+        return self._loss_name
