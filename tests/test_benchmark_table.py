@@ -1,24 +1,21 @@
-"""benchmark_table.py: the Markdown/CSV comparison table of metrics and benchmark JSONs."""
-import importlib.util
+"""The Markdown/CSV comparison table of metrics and benchmark JSONs
+(mmseg_ccam.evaluation.results_table, tools/analysis_tools/benchmark_table.py)."""
 import json
 import os.path as osp
-import sys
 
 import pytest
+
+from mmseg_ccam.evaluation import results_table as rt
+
+
+@pytest.fixture(scope='module')
+def table_cli(load_tool):
+    """The command line, for the tests of its arguments and output files."""
+    return load_tool('analysis_tools/benchmark_table.py')
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 
-def load_tool(name):
-    path = osp.join(ROOT, 'tools', 'analysis_tools', f'{name}.py')
-    spec = importlib.util.spec_from_file_location(f'_test_{name}', path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-bt = load_tool('benchmark_table')
 
 METRICS_A = {'mIoU': 50.0, 'aAcc': 90.0, 'mAcc': 60.0, 'abs_rel': 0.2, 'sq_rel': 1.5,
              'rmse': 5.0, 'rmse_log': 0.25, 'silog': 20.0, 'log10': None, 'd1': 0.7,
@@ -43,9 +40,9 @@ def files(tmp_path):
     return tmp_path, str(a), str(b), str(bench)
 
 
-def test_markdown_table_is_exactly_the_hand_computed_one(files):
+def test_markdown_table_is_exactly_the_hand_computed_one(files, table_cli):
     tmp, a, b, bench = files
-    md = bt.main([a, b, '--benchmark', bench, '--out-md', str(tmp / 't.md'),
+    md = table_cli.main([a, b, '--benchmark', bench, '--out-md', str(tmp / 't.md'),
                   '--out-csv', str(tmp / 't.csv')])
     expected = (
         '| config | mIoU | aAcc | mAcc | AbsRel | SqRel | RMSE | RMSElog | SILog | d1 | d2 | d3 '
@@ -69,18 +66,18 @@ def test_markdown_table_is_exactly_the_hand_computed_one(files):
                             '151000000000.0,12.0,99.96,2000.0')
 
 
-def test_names_variants_columns_and_per_class(files):
+def test_names_variants_columns_and_per_class(files, table_cli):
     tmp, a, b, bench = files
-    md = bt.main([a, b, '--names', 'A', 'B', '--benchmark', bench, '--benchmark-variant',
+    md = table_cli.main([a, b, '--names', 'A', 'B', '--benchmark', bench, '--benchmark-variant',
                   'plain', '--columns', 'mIoU', 'params'])
     # both rows take the 'plain' entry: equal params, so both are bold
     assert md.splitlines()[2:] == ['| A | 50.00 | **24.50** |', '| B | **55.50** | **24.50** |']
-    rows = bt.build_rows(['A', 'B'], [bt.load_metrics(a), bt.load_metrics(b)])
-    assert bt.pick_columns(rows, per_class=True)[-1] == 'IoU.road'
-    assert 'log10' not in bt.pick_columns(rows)  # null everywhere -> dropped
+    rows = rt.build_rows(['A', 'B'], [rt.load_metrics(a), rt.load_metrics(b)])
+    assert rt.pick_columns(rows, per_class=True)[-1] == 'IoU.road'
+    assert 'log10' not in rt.pick_columns(rows)  # null everywhere -> dropped
 
 
-def test_mean_std_cells_and_benchmark_dict_forms(tmp_path):
+def test_mean_std_cells_and_benchmark_dict_forms(tmp_path, table_cli):
     s1 = tmp_path / 's1.json'
     s1.write_text(json.dumps({'mIoU': {'mean': 51.0, 'std': 1.0, 'n': 3},
                               'abs_rel': {'mean': 0.2, 'std': 0.1, 'n': 3}}))
@@ -89,19 +86,19 @@ def test_mean_std_cells_and_benchmark_dict_forms(tmp_path):
                               'abs_rel': {'mean': 0.19, 'std': 0.005, 'n': 3}}))
     bench = tmp_path / 'b.json'
     bench.write_text(json.dumps({'s1': {'latency_ms': 3.0}, 's2': {'latency_ms': 4.0}}))
-    md = bt.main([str(s1), str(s2), '--benchmark', str(bench)])
+    md = table_cli.main([str(s1), str(s2), '--benchmark', str(bench)])
     assert md.splitlines()[2:] == [
         '| s1 | **51.00 ± 1.00** | 0.2000 ± 0.1000 | **3.00** |',
         '| s2 | 49.00 | **0.1900 ± 0.0050** | 4.00 |',
     ]
-    rows = bt.build_rows(['s1'], [bt.load_metrics(str(s1))])
-    assert bt.format_csv(rows, ['mIoU']).splitlines() == ['config,mIoU,mIoU_std', 's1,51.0,1.0']
+    rows = rt.build_rows(['s1'], [rt.load_metrics(str(s1))])
+    assert rt.format_csv(rows, ['mIoU']).splitlines() == ['config,mIoU,mIoU_std', 's1,51.0,1.0']
     single = tmp_path / 'single.json'
     single.write_text(json.dumps({'params': 1e6, 'latency_ms': 2.5}))
-    assert bt.load_benchmarks([str(single)])['single']['latency_ms'].mean == 2.5
+    assert rt.load_benchmarks([str(single)])['single']['latency_ms'].mean == 2.5
 
 
-def test_benchmark_script_json_rows_by_variant(tmp_path):
+def test_benchmark_script_json_rows_by_variant(tmp_path, table_cli):
     # The layout of ``benchmark.py --json``: run information beside a dict of variants.
     bench = tmp_path / 'bench.json'
     bench.write_text(json.dumps({
@@ -112,7 +109,7 @@ def test_benchmark_script_json_rows_by_variant(tmp_path):
     m1, m2 = tmp_path / 'ccam.json', tmp_path / 'noccam.json'
     m1.write_text(json.dumps({'mIoU': 50.0}))
     m2.write_text(json.dumps({'mIoU': 48.0}))
-    md = bt.main([str(m1), str(m2), '--benchmark', str(bench),
+    md = table_cli.main([str(m1), str(m2), '--benchmark', str(bench),
                   '--benchmark-variant', 'joint', 'no_attention'])
     assert md.splitlines()[2:] == [
         '| ccam | **50.00** | 2.50 | 10.00 |',
@@ -124,16 +121,16 @@ def test_bad_inputs_name_the_file(tmp_path):
     bad = tmp_path / 'bad.json'
     bad.write_text(json.dumps({'mIoU': 'high'}))
     with pytest.raises(ValueError, match=r'bad\.json.*mIoU'):
-        bt.load_metrics(str(bad))
+        rt.load_metrics(str(bad))
     bench = tmp_path / 'bench.json'
     bench.write_text(json.dumps([{'params': 1}]))
     with pytest.raises(ValueError, match=r'bench\.json: entry 0'):
-        bt.load_benchmarks([str(bench)])
+        rt.load_benchmarks([str(bench)])
     with pytest.raises(FileNotFoundError, match='nope.json'):
-        bt.load_metrics(str(tmp_path / 'nope.json'))
+        rt.load_metrics(str(tmp_path / 'nope.json'))
 
 
 def test_default_names_disambiguate_same_file_names(tmp_path):
     paths = [str(tmp_path / 'x' / 'metrics.json'), str(tmp_path / 'y' / 'metrics.json'),
              str(tmp_path / 'z.json')]
-    assert bt.default_names(paths) == ['x/metrics', 'y/metrics', 'z']
+    assert rt.default_names(paths) == ['x/metrics', 'y/metrics', 'z']
