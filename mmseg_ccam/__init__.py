@@ -5,9 +5,19 @@ config only needs::
 
     custom_imports = dict(imports=['mmseg_ccam'], allow_failed_imports=False)
 """
-import mmseg  # noqa: F401  (fails early with mmseg's own message if mmcv is wrong)
+import warnings
 
-from . import (  # noqa: F401
+# MMEngine imports pkg_resources, which setuptools deprecates, when a config inherits from
+# `mmseg::`: every command printed that warning twice. Only this message, attributed to
+# MMEngine's import or to pkg_resources' own import (run by importlib), is hidden; the same
+# warning from any other module, and every other warning, still shows.
+warnings.filterwarnings('ignore', message='pkg_resources is deprecated as an API',
+                        category=UserWarning,
+                        module=r'(mmengine\.utils\.package_utils|importlib)$')
+
+import mmseg  # noqa: E402, F401  (fails early with mmseg's own message if mmcv is wrong)
+
+from . import (  # noqa: E402, F401
     apis,
     augmentation,
     datasets,
@@ -17,6 +27,6 @@ from . import (  # noqa: F401
     utils,
     visualization,
 )
-from .version import __version__
+from .version import __version__  # noqa: E402
 
 __all__ = ['__version__']
