@@ -1,8 +1,6 @@
 """analyze_logs.py: series read from MMEngine scalar logs and the plot command."""
-import importlib.util
 import json
 import os.path as osp
-import sys
 
 import numpy as np
 import pytest
@@ -11,16 +9,9 @@ from mmengine.visualization import LocalVisBackend
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 
-def load_tool(name):
-    path = osp.join(ROOT, 'tools', 'analysis_tools', f'{name}.py')
-    spec = importlib.util.spec_from_file_location(f'_test_{name}', path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-al = load_tool('analyze_logs')
+@pytest.fixture(scope='module')
+def al(load_tool):
+    return load_tool('analysis_tools/analyze_logs.py')
 
 # What LoggerHook sends for training (every `interval` iterations, step = iter + 1) and after
 # validation (metrics, step = current iteration).
@@ -50,7 +41,7 @@ def mmengine_log(tmp_path):
     return str(tmp_path / 'runA' / '20240101_000000' / 'vis_data' / 'scalars.json')
 
 
-def test_load_series_from_a_real_mmengine_log(mmengine_log):
+def test_load_series_from_a_real_mmengine_log(mmengine_log, al):
     steps, values = al.load_series(mmengine_log, 'loss')
     np.testing.assert_array_equal(steps, [10, 20, 30])
     np.testing.assert_array_equal(values, [3.0, 2.5, 2.0])
@@ -64,7 +55,7 @@ def test_load_series_from_a_real_mmengine_log(mmengine_log):
     assert al.default_label(mmengine_log) == 'runA/20240101_000000'
 
 
-def test_hand_written_log_with_prefixed_metric_and_null(tmp_path):
+def test_hand_written_log_with_prefixed_metric_and_null(tmp_path, al):
     log = tmp_path / 'scalars.json'
     lines = [{'loss': 1.5, 'iter': 5, 'step': 5},
              {'depth/abs_rel': 0.4, 'mIoU': None, 'step': 5},
@@ -78,7 +69,7 @@ def test_hand_written_log_with_prefixed_metric_and_null(tmp_path):
     assert np.isnan(values[0]) and values[1] == 12.0
 
 
-def test_ambiguous_and_broken_logs(tmp_path):
+def test_ambiguous_and_broken_logs(tmp_path, al):
     log = tmp_path / 'a.json'
     log.write_text(json.dumps({'seg/acc': 1, 'depth/acc': 2, 'step': 1}) + '\n')
     with pytest.raises(ValueError, match='ambiguous'):
@@ -88,7 +79,7 @@ def test_ambiguous_and_broken_logs(tmp_path):
         al.load_series(str(log), 'loss')
 
 
-def test_plot_writes_an_image_and_rejects_unknown_keys(mmengine_log, tmp_path):
+def test_plot_writes_an_image_and_rejects_unknown_keys(mmengine_log, tmp_path, al):
     out = tmp_path / 'plots' / 'curves.png'
     al.main(['plot', mmengine_log, mmengine_log, '--keys', 'loss', 'decode.loss_ce', 'mIoU',
              'abs_rel', '--legend', 'a', 'b', '--out', str(out)])

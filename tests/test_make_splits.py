@@ -1,5 +1,5 @@
 """Tests of tools/make_splits.py and its agreement with CityscapesDepthDataset."""
-import importlib.util
+
 import os.path as osp
 
 import numpy as np
@@ -8,10 +8,10 @@ from mmseg.registry import DATASETS
 
 import mmseg_ccam  # noqa: F401  (registers the dataset)
 
-TOOL = osp.join(osp.dirname(__file__), '..', 'tools', 'make_splits.py')
-spec = importlib.util.spec_from_file_location('make_splits', TOOL)
-make_splits = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(make_splits)
+
+@pytest.fixture(scope='module')
+def make_splits(load_tool):
+    return load_tool('make_splits.py')
 
 CITIES = {'aachen': 7, 'bochum': 5, 'zurich': 8}
 FRAMES = sorted(f'{c}/{c}_{i:06d}_000019' for c, n in CITIES.items() for i in range(n))
@@ -33,7 +33,7 @@ def read_frames(path):
         return [line.strip() for line in f if line.strip() and not line.startswith('#')]
 
 
-def test_writes_deterministic_nested_splits(root, capsys):
+def test_writes_deterministic_nested_splits(root, capsys, make_splits):
     assert make_splits.main([str(root), '--counts', '3', '10', '--seed', '5']) == 0
     printed = capsys.readouterr().out.split()
     small_path = osp.join(str(root), 'splits', 'cityscapes_train_3_seed5.txt')
@@ -53,7 +53,7 @@ def test_writes_deterministic_nested_splits(root, capsys):
     assert read_frames(root / 'o' / 'cityscapes_train_10_seed6.txt') != big
 
 
-def test_dataset_reads_the_split(root):
+def test_dataset_reads_the_split(root, make_splits):
     out = root / 'lists'
     make_splits.make_splits(str(root), [4], seed=2, out_dir=str(out))
     prefix = dict(img_path='leftImg8bit/train')
@@ -70,7 +70,7 @@ def test_dataset_reads_the_split(root):
                                     subset='unlabeled')) == FRAMES
 
 
-def test_errors(root, tmp_path, capsys):
+def test_errors(root, tmp_path, capsys, make_splits):
     assert make_splits.main([str(tmp_path / 'nowhere'), '--counts', '3']) == 1
     err = capsys.readouterr().err
     assert 'nowhere' in err and 'leftImg8bit' in err
