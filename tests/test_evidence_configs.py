@@ -91,3 +91,30 @@ def test_matched_and_joint_batches():
     assert subsets == [('labeled', 0.125, 0), ('unlabeled', 0.125, 0)]
     ema = load('sup-1-8_r18_b2_ema').custom_hooks
     assert ema[0]['type'] == 'EMAHook' and ema[0]['momentum'] == 0.01
+
+
+def test_every_protocol_arm_resolves_to_the_test_bed():
+    import json
+    with open(osp.join(ROOT, 'docs', 'evidence', 'protocol.json')) as f:
+        proto = json.load(f)
+    from mmengine.config import DictAction
+    for name, arm in proto['arms'].items():
+        cfg = Config.fromfile(osp.join(ROOT, arm['config']))
+        options = proto['cfg_options'] + arm.get('cfg_options', [])
+        action = DictAction(option_strings=['--cfg-options'], dest='cfg_options')
+        parsed = {}
+        for opt in options:
+            key, value = opt.split('=', 1)
+            parsed[key] = action._parse_iterable(value)
+        cfg.merge_from_dict(parsed)
+        assert cfg.train_cfg.max_iters == 1000, name
+        assert all(d.data_root == 'data/synthcity_evidence/' for d in _train_datasets(cfg)), name
+        assert cfg.test_dataloader.dataset.data_prefix.img_path == 'leftImg8bit/test', name
+        assert cfg.val_dataloader.dataset.data_prefix.img_path == 'leftImg8bit/val', name
+        if name == 'semi-no-mix':
+            assert cfg.model.semi_train_cfg.affine_mix is None
+        if name == 'semi-depthmix':
+            assert cfg.model.semi_train_cfg.affine_mix.warp is False
+    shift = dict(o.split('=', 1) for o in proto['eval_splits']['test_shift'])
+    assert set(shift.values()) == {'leftImg8bit/test_shift', 'gtFine/test_shift',
+                                   'disparity/test_shift', 'camera/test_shift'}
