@@ -1,4 +1,6 @@
-"""Fixtures shared by the test files: thread count, command-line tools and a tiny segmentor."""
+"""Fixtures and helpers shared by the test files: thread count, command-line tools, a tiny
+segmentor config and seeded model building (``from conftest import tiny_seg_depth_cfg,
+build_model``; the tests directory is on ``sys.path`` under pytest's default import mode)."""
 import copy
 import importlib.util
 import os.path as osp
@@ -69,7 +71,12 @@ def tiny_seg_depth_cfg(size: Sequence[int] = (32, 32), num_classes: int = 3,
     return cfg
 
 
-@pytest.fixture(scope='session')
-def tiny_cfg() -> Callable[..., dict]:
-    """The factory :func:`tiny_seg_depth_cfg`."""
-    return tiny_seg_depth_cfg
+def build_model(cfg: dict, seed: int = 0):
+    """``MODELS.build(cfg)`` and ``init_weights()`` under ``torch.manual_seed(seed)``."""
+    from mmseg.registry import MODELS
+
+    import mmseg_ccam  # noqa: F401  (registers the package's modules)
+    torch.manual_seed(seed)
+    model = MODELS.build(cfg)
+    model.init_weights()
+    return model

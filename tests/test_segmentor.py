@@ -5,6 +5,7 @@ import time
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import build_model
 from mmengine.registry import init_default_scope
 from mmengine.structures import PixelData
 from mmseg.registry import MODELS
@@ -54,13 +55,6 @@ def tiny_cfg(seg=True, depth=True, attention=CCAM, **kwargs):
     return cfg
 
 
-def build(cfg, seed=0):
-    torch.manual_seed(seed)
-    model = MODELS.build(cfg)
-    model.init_weights()
-    return model
-
-
 def batch(b=2, h=64, w=64, seed=0, seg=True, depth=True):
     """Images with a left/right class split and a vertical depth ramp."""
     g = torch.Generator().manual_seed(seed)
@@ -83,7 +77,7 @@ def batch(b=2, h=64, w=64, seed=0, seg=True, depth=True):
 
 @pytest.fixture(scope='module')
 def joint():
-    return build(tiny_cfg())
+    return build_model(tiny_cfg())
 
 
 def finite_grads(model):
@@ -97,7 +91,7 @@ def finite_grads(model):
     (False, True, {'depth.loss_silog', 'depth.loss_berhu', 'num_no_depth'}),
 ])
 def test_loss_keys(seg, depth, keys):
-    model = build(tiny_cfg(seg=seg, depth=depth)).train()
+    model = build_model(tiny_cfg(seg=seg, depth=depth)).train()
     losses = model.loss(*batch())
     assert set(losses) == keys
     assert all(torch.isfinite(v).all() for v in losses.values())
@@ -107,7 +101,7 @@ def test_auxiliary_head_and_plain_neck():
     aux = dict(type='FCNHead', in_channels=64, in_index=2, channels=8, num_convs=1,
                concat_input=False, num_classes=NUM_CLASSES, norm_cfg=dict(type='BN'),
                loss_decode=dict(type='CrossEntropyLoss', loss_weight=0.4))
-    model = build(tiny_cfg(auxiliary_head=aux, neck=None)).train()
+    model = build_model(tiny_cfg(auxiliary_head=aux, neck=None)).train()
     losses = model.loss(*batch())
     assert {'aux.loss_ce', 'aux.acc_seg', 'decode.loss_ce', 'depth.loss_silog'} <= set(losses)
     seg_feats, depth_feats = model.extract_task_feats(batch()[0])
@@ -123,7 +117,7 @@ def test_no_head_or_aux_without_seg_is_an_error():
 
 def test_task_loss_weights(joint):
     joint.train()
-    weighted = build(tiny_cfg(seg_loss_weight=2.0, depth_loss_weight=0.5)).train()
+    weighted = build_model(tiny_cfg(seg_loss_weight=2.0, depth_loss_weight=0.5)).train()
     weighted.load_state_dict(joint.state_dict())
     inputs, samples = batch()
     a, b = joint.loss(inputs, samples), weighted.loss(inputs, samples)
@@ -205,7 +199,7 @@ def test_tensor_mode(joint):
         out = joint(batch(b=1)[0], mode='tensor')
     assert set(out) == {'seg', 'depth'}
     assert out['seg'].shape == (1, NUM_CLASSES, 16, 16) and out['depth'].shape == (1, 1, 16, 16)
-    depth_only = build(tiny_cfg(seg=False)).eval()
+    depth_only = build_model(tiny_cfg(seg=False)).eval()
     with torch.no_grad():
         assert set(depth_only(batch(b=1)[0], mode='tensor')) == {'depth'}
 
@@ -262,7 +256,7 @@ def test_flip_test_cfg_averages(joint):
 
 
 def test_sgd_steps_reduce_both_losses():
-    model = build(tiny_cfg(), seed=1).train()
+    model = build_model(tiny_cfg(), seed=1).train()
     opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
     inputs, samples = batch(seed=2)
     history = []
@@ -284,7 +278,7 @@ def test_train_and_val_step_through_data_preprocessor():
         'SegDataPreProcessor'
     cfg = tiny_cfg()
     cfg['data_preprocessor'] = dict(cfg['data_preprocessor'], type=pre, size_divisor=32)
-    model = build(cfg)
+    model = build_model(cfg)
     from mmengine.optim import OptimWrapper
     wrapper = OptimWrapper(torch.optim.SGD(model.parameters(), lr=0.01))
     imgs, samples = [], []
