@@ -101,13 +101,13 @@ EMA_RANGE = 'ccam:ema'
 
 # ------------------------------------------------------------------------------ configs
 def load_config(path: str, cfg_options: Optional[dict] = None) -> Config:
-    """Read a config, apply ``--cfg-options`` and register this package's components."""
+    """Read a config, apply ``--cfg-options`` and set the default registry scope (this
+    package's components are registered: this module is part of it)."""
     if not os.path.isfile(path):
         raise FileNotFoundError(f'benchmark: config {path!r} does not exist.')
     cfg = Config.fromfile(path)
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
-    import mmseg_ccam  # noqa: F401  (registers the components; custom_imports does the same)
     init_default_scope(cfg.get('default_scope', 'mmseg'))
     return cfg
 
@@ -215,7 +215,6 @@ def build_model(model_cfg: dict, device: str, channels_last: bool = False) -> nn
     """Build without ``init_weights`` (no pretrained loading), SyncBN -> BN, move to device."""
     from mmseg.registry import MODELS
 
-    import mmseg_ccam  # noqa: F401  (registers SegDepthEncoderDecoder, CCAMNeck, ...)
     model = revert_sync_batchnorm(MODELS.build(copy.deepcopy(model_cfg)))
     model = model.to(device)
     if channels_last:
