@@ -116,6 +116,74 @@ def test_property_occlusion_mask_numpy_and_torch(za, zb):
         occlusion_mask(torch.from_numpy(za), torch.from_numpy(zb)).numpy(), expected)
 
 
+@settings(max_examples=40, deadline=None)
+@given(za=st.lists(st.sampled_from([0.0, 1.0, 2.0, 2.5, 7.0, 80.0]), min_size=8, max_size=8),
+       zb=st.lists(st.sampled_from([0.0, 1.0, 2.0, 2.5, 7.0, 80.0]), min_size=8, max_size=8),
+       margin=st.sampled_from([0.0, 0.25, 0.3, 1.5]))
+def test_property_margin_rule_numpy_and_torch(za, zb, margin):
+    """Pasted where B is valid and A invalid, or B is nearer by more than margin * Z_B."""
+    za, zb = np.array(za, np.float64), np.array(zb, np.float64)
+    expected = [(b > 0) and (a == 0 or b * (1 + margin) < a) for a, b in zip(za, zb)]
+    np.testing.assert_array_equal(occlusion_mask(za, zb, margin), expected)
+    np.testing.assert_array_equal(
+        occlusion_mask(torch.from_numpy(za), torch.from_numpy(zb), margin).numpy(), expected)
+
+
+def test_margin_changes_the_mask_as_specified():
+    """2 m vs 2.5 m: nearer by 25 % of 2 m = 0.5 m. margin 0.2 pastes (2.4 < 2.5), 0.25 does
+    not (a tie), 0.3 does not; invalid sample depth is pasted over whatever the margin. The
+    three forms (numpy core, batch form, pipeline transform) agree."""
+    d_a = np.array([[2.5, 2.5], [0.0, 10.0]], np.float32)
+    d_b = np.array([[2.0, 0.0], [3.0, 9.0]], np.float32)
+    img_a = np.zeros((2, 2, 3), np.uint8)
+    img_b = np.full((2, 2, 3), 255, np.uint8)
+    seg_a, seg_b = np.zeros((2, 2), np.uint8), np.ones((2, 2), np.uint8)
+    cases = {0.0: [[1, 0], [1, 1]], 0.2: [[1, 0], [1, 0]], 0.25: [[0, 0], [1, 0]],
+             0.3: [[0, 0], [1, 0]]}
+    for margin, expected in cases.items():
+        expected = np.array(expected, bool)
+        out = affine_mix(img_a, seg_a, d_a, img_b, seg_b, d_b, AffineParams(), margin=margin)
+        np.testing.assert_array_equal(out.mask, expected, err_msg=str(margin))
+        np.testing.assert_array_equal(out.seg, expected.astype(np.uint8))
+        batch = affine_mix_batch(
+            torch.from_numpy(img_a).permute(2, 0, 1)[None].float(),
+            torch.from_numpy(seg_a)[None].long(), torch.from_numpy(d_a)[None],
+            pairs=torch.tensor([0]), warp=False, margin=margin,
+            extra_depth=torch.from_numpy(d_b)[None])
+        # pairs=[0]: the sample is its own partner -> never strictly nearer than itself
+        assert not batch.mask.any()
+        two = affine_mix_batch(
+            torch.stack([torch.from_numpy(img_a), torch.from_numpy(img_b)]).permute(0, 3, 1, 2)
+            .float(), torch.from_numpy(np.stack([seg_a, seg_b])).long(),
+            torch.from_numpy(np.stack([d_a, d_b])), pairs=torch.tensor([1, 0]), warp=False,
+            margin=margin)
+        np.testing.assert_array_equal(two.mask[0].numpy(), expected)
+        t = AffineMix(prob=1.0, scale_range=(1.0, 1.0), max_translate_ratio=0.0, flip_prob=0.0,
+                      margin=margin)
+        res = t(mix_results((img_a, seg_a, d_a), (img_b, seg_b, d_b)))
+        np.testing.assert_array_equal(res['mix_mask'].astype(bool), expected)
+    with pytest.raises(ValueError, match='margin'):
+        AffineMix(margin=-0.1)
+    with pytest.raises(ValueError, match='margin'):
+        affine_mix_batch(torch.zeros(1, 3, 2, 2), None, torch.ones(1, 2, 2), margin=-1)
+
+
+def test_margin_stops_a_flat_teacher_depth_from_pasting_everything():
+    """The zoom s divides the partner's depth: with a flat depth the partner is 'nearer'
+    wherever it lands (s > 1); a margin above s - 1 stops that."""
+    img = torch.zeros(4, 3, 16, 32)
+    flat = torch.full((4, 1, 16, 32), 10.0)
+    params = [AffineParams(scale=1.2)] * 4
+    plain = affine_mix_batch(img, None, flat, params=params, pairs=torch.tensor([1, 2, 3, 0]))
+    assert plain.mask.float().mean() > 0.6  # all of the (inside) zoomed partner
+    for margin, pasted in ((0.1, True), (0.3, False)):
+        out = affine_mix_batch(img, None, flat, params=params, pairs=torch.tensor([1, 2, 3, 0]),
+                               margin=margin)
+        assert bool(out.mask.any()) == pasted
+        if pasted:
+            assert torch.equal(out.mask, plain.mask)
+
+
 # ------------------------------------------------------------------ geometry
 def test_flip_and_integer_translation_are_exact():
     rng = np.random.default_rng(1)

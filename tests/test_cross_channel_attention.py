@@ -105,3 +105,80 @@ def test_autocast_computes_attention_in_float32():
     assert y_s.dtype == torch.float32
     assert torch.allclose(y_s.double(), r_s, atol=1e-5)
     assert torch.allclose(y_d.double(), r_d, atol=1e-5)
+
+
+# ------------------------------------------------------------------- normalised (cosine) energy
+def cosine_reference(x_s, x_d, gamma_s, gamma_d, t):
+    b, c, h, w = x_s.shape
+    xs = x_s.double().reshape(b, c, -1)
+    xd = x_d.double().reshape(b, c, -1)
+    ns = xs / xs.norm(dim=-1, keepdim=True)
+    nd = xd / xd.norm(dim=-1, keepdim=True)
+    e = torch.einsum('bin,bjn->bij', ns, nd) / t
+    a_sd, a_ds = e.softmax(-1), e.transpose(1, 2).softmax(-1)
+    y_s = xs + gamma_s * torch.einsum('bij,bjn->bin', a_sd, xd)
+    y_d = xd + gamma_d * torch.einsum('bij,bjn->bin', a_ds, xs)
+    return y_s.reshape(b, c, h, w), y_d.reshape(b, c, h, w), a_sd
+
+
+def entropy(a):
+    return float(-(a * a.clamp(min=1e-300).log()).sum(-1).mean())
+
+
+@pytest.mark.parametrize('learn', [False, True])
+def test_cosine_energy_matches_reference_and_temperature(learn):
+    torch.manual_seed(1)
+    x_s, x_d = torch.randn(2, 6, 5, 7), torch.randn(2, 6, 5, 7)
+    module = CrossChannelAttention(energy='cosine', temperature=0.2, learn_temperature=learn)
+    with torch.no_grad():
+        module.gamma_s.fill_(0.7)
+        module.gamma_d.fill_(-0.4)
+    y_s, y_d = module(x_s, x_d)
+    r_s, r_d, _ = cosine_reference(x_s, x_d, 0.7, -0.4, 0.2)
+    torch.testing.assert_close(y_s.double(), r_s, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(y_d.double(), r_d, rtol=1e-5, atol=1e-5)
+    names = {n for n, _ in module.named_parameters()}
+    assert names == ({'gamma_s', 'gamma_d', 'log_temperature'} if learn else
+                     {'gamma_s', 'gamma_d'})
+    if learn:
+        (y_s.sum() + y_d.sum()).backward()
+        assert module.log_temperature.grad.abs() > 0
+    # The DANet form stays the default and keeps exactly two parameters.
+    assert CrossChannelAttention().energy == 'dot'
+    assert sum(p.numel() for p in CrossChannelAttention().parameters()) == 2
+
+
+def test_row_entropy_stats_by_hand_and_saturation():
+    """Correlated post-ReLU channels of different norms saturate the dot-product softmax (every
+    row puts its weight on the largest channel: entropy ~0); the cosine energy is scale-free
+    and keeps the rows spread. The stats equal the formula."""
+    torch.manual_seed(2)
+    base = torch.rand(1, 1, 16, 16) * 4
+    scale = torch.linspace(1.0, 3.0, 8).view(1, 8, 1, 1)
+    x_s = (base + 0.3 * torch.rand(2, 8, 16, 16)).relu() * scale
+    x_d = (base + 0.3 * torch.rand(2, 8, 16, 16)).relu() * scale
+    dot, cos = CrossChannelAttention(), CrossChannelAttention(energy='cosine', temperature=0.1)
+    dot.train(), cos.train()
+    dot(x_s, x_d)
+    cos(x_s, x_d)
+    b, c = x_s.shape[:2]
+    xs, xd = x_s.double().reshape(b, c, -1), x_d.double().reshape(b, c, -1)
+    e = xs @ xd.transpose(1, 2) / math.sqrt(xs.shape[-1])
+    assert dot.last_stats['entropy_sd'].item() == pytest.approx(entropy(e.softmax(-1)), abs=1e-4)
+    assert dot.last_stats['entropy_ds'].item() == pytest.approx(
+        entropy(e.transpose(1, 2).softmax(-1)), abs=1e-4)
+    _, _, a_cos = cosine_reference(x_s, x_d, 0.0, 0.0, 0.1)
+    assert cos.last_stats['entropy_sd'].item() == pytest.approx(entropy(a_cos), abs=1e-4)
+    assert dot.last_stats['entropy_sd'].item() < 0.05  # saturated
+    assert cos.last_stats['entropy_sd'].item() > 0.5 * math.log(c)  # spread over channels
+    # not recorded in eval mode
+    fresh = CrossChannelAttention().eval()
+    fresh(x_s, x_d)
+    assert fresh.last_stats == {}
+
+
+def test_bad_energy_and_temperature():
+    with pytest.raises(ValueError, match="'dot'"):
+        CrossChannelAttention(energy='l2')
+    with pytest.raises(ValueError, match='temperature'):
+        CrossChannelAttention(energy='cosine', temperature=0.0)

@@ -279,7 +279,7 @@ def test_depthmix_wiring_matches_manual_mix():
     the losses must equal CE / depth loss of the student on a mix built by hand from the
     teacher's outputs, with the ground-truth depth mixed by the teacher-depth mask."""
     model = build(semi_train_cfg=dict(tau=0.0, color_aug=None, strong_aug=None,
-                                      affine_mix=dict(warp=False)))
+                                      affine_mix=dict(warp=False, margin=0.02)))
     with torch.no_grad():  # a depth map that varies across the image: a non-trivial mask
         model.teacher.depth_head.conv_seg.weight.mul_(50.0)
     model.train()
@@ -288,8 +288,11 @@ def test_depthmix_wiring_matches_manual_mix():
 
     pseudo, conf, t_depth = model.teacher_predict(inputs)
     gt = torch.stack([ds.gt_depth_map.data for ds in samples])
+    # the configured margin must reach the batch form
     mixed = affine_mix_batch(inputs, pseudo, t_depth, pairs=torch.tensor([1, 0]), warp=False,
-                             extra=conf, extra_depth=gt)
+                             extra=conf, extra_depth=gt, margin=0.02)
+    assert not torch.equal(mixed.mask, affine_mix_batch(
+        inputs, pseudo, t_depth, pairs=torch.tensor([1, 0]), warp=False).mask)
     assert 0.05 < float(mixed.mask.float().mean()) < 0.95
     assert not torch.equal(mixed.extra_depth[0], gt)
     with torch.no_grad():

@@ -19,10 +19,14 @@ semi_train_cfg = dict(
     # are those of the intended views; the ColorAug view never moves them ('frozen').
     student_forward='concat',
     color_view_bn='frozen',
-    # margin: the partner is pasted only where it is nearer by more than 5 % of its depth, so a
-    # flat (young) teacher depth does not paste the whole partner.
+    # margin: the partner is pasted only where (1 + margin) * its depth < the sample's depth.
+    # The zoom s in [1, 1.5] divides the partner's depth, so with margin 0 a flat (young)
+    # teacher depth pastes ~95 % of the partner; measured pasted fractions on 64 SynthCity
+    # crops (5 draws), ground-truth depth / flat 10 m depth: margin 0: 0.50 / 0.95,
+    # 0.1: 0.45 / 0.78, 0.2: 0.41 / 0.60, 0.3: 0.36 / 0.38, 0.5: 0.29 / 0.00. 0.3 keeps a
+    # real mix (about a third pasted) whatever the teacher's depth quality.
     affine_mix=dict(scale_range=(1.0, 1.5), max_translate_ratio=0.2, flip_prob=0.5, warp=True,
-                    margin=0.05),
+                    margin=0.3),
     # The teacher sees the weak view (the pipeline's geometric augmentation only: the
     # unlabeled pipeline has no PhotoMetricDistortion); the student the mix plus this strong
     # photometric augmentation (DACS: colour jitter, Gaussian blur). None: no weak/strong split.

@@ -44,7 +44,7 @@ IGNORE_INDEX = 255
 # The defaults of the method live here; configs/_base_/semi/mean_teacher.py repeats them for
 # readability and changes only what SynthCity needs (with its reason).
 _AFFINE_MIX_DEFAULTS = dict(scale_range=(1.0, 1.5), max_translate_ratio=0.2, flip_prob=0.5,
-                            warp=True, prob=1.0, margin=0.0)
+                            warp=True, prob=1.0, margin=0.3)
 _COLOR_AUG_DEFAULTS = dict(prob=0.5, brightness=0.4, contrast=0.4, saturation=0.4, hue=0.1)
 _IMAGE_AUG_OPTIONAL = ('channel_order', 'value_range')
 _STRONG_AUG_DEFAULTS = dict(color_prob=0.8, brightness=0.2, contrast=0.2, saturation=0.2,
