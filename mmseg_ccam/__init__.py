@@ -4,6 +4,10 @@ Importing the package registers every component into MMSegmentation's registries
 config only needs::
 
     custom_imports = dict(imports=['mmseg_ccam'], allow_failed_imports=False)
+
+It also allow-lists the globals of MMEngine checkpoints for torch's ``weights_only`` loading
+(:func:`mmseg_ccam.engine.register_mmengine_safe_globals`, an explicit call below), so that
+``--resume`` and ``load_checkpoint`` work under torch >= 2.6.
 """
 import warnings
 
@@ -28,5 +32,7 @@ from . import (  # noqa: E402, F401
     visualization,
 )
 from .version import __version__  # noqa: E402
+
+engine.register_mmengine_safe_globals()
 
 __all__ = ['__version__']

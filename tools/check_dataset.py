@@ -36,17 +36,40 @@ FOLDERS = (('seg_map_path', 'gtFine', '_gtFine_labelTrainIds.png'),
            ('camera_path', 'camera', '_camera.json'))
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'{text!r} is not an integer') from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(
+            f'{value} must be >= 1 (the number of classes, 19 for Cityscapes)')
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'{text!r} is not a number') from None
+    if not value > 0:  # also refuses nan
+        raise argparse.ArgumentTypeError(
+            f'{value} must be > 0 m (LoadCityscapesDepth max_depth, 80 for Cityscapes; inf '
+            'for no limit)')
+    return value
+
+
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('data_root', help='dataset root holding leftImg8bit/, gtFine/, '
                         'disparity/ and camera/')
     parser.add_argument('--splits', nargs='+', default=['train', 'val'],
                         help='split folders to scan (default: train val)')
-    parser.add_argument('--num-classes', type=int, default=19,
+    parser.add_argument('--num-classes', type=_positive_int, default=19,
                         help='label ids must be < this or the ignore index (default: 19)')
     parser.add_argument('--ignore-index', type=int, default=255,
                         help='label id allowed outside the class range (default: 255)')
-    parser.add_argument('--max-depth', type=float, default=80.0,
+    parser.add_argument('--max-depth', type=_positive_float, default=80.0,
                         help='max_depth of LoadCityscapesDepth: a disparity map needs a pixel '
                         'with depth in (0, max-depth] m (default: 80; inf: any match)')
     parser.add_argument('--workers', type=int, default=min(8, os.cpu_count() or 1),
@@ -71,6 +94,12 @@ def list_frames(data_root: str, split: str) -> Tuple[List[dict], List[V.Problem]
         image path (a key is None when its whole folder is missing), and the problems.
     """
     img_dir = osp.join(data_root, 'leftImg8bit', split)
+    # A symlink loop would make the recursive listing repeat frames under ever longer paths.
+    loops = [(path, message) for path, message in (
+        (d, V.symlink_loop(d)) for d in [img_dir] + [osp.join(data_root, folder, split)
+                                                     for _, folder, _ in FOLDERS]) if message]
+    if loops:
+        return [], [V.Problem(path, 'symlink_loop', message) for path, message in loops]
     images = _frames_of(img_dir, IMG_SUFFIX)
     if not images:
         return [], [V.Problem(img_dir, 'missing',

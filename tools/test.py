@@ -7,7 +7,6 @@ Examples::
     python tools/test.py CONFIG CKPT --show-dir vis/
 """
 import argparse
-import json
 import os
 import os.path as osp
 
@@ -15,10 +14,10 @@ from mmengine.config import DictAction
 from mmengine.dist import is_main_process
 
 import mmseg_ccam  # noqa: F401  (registers components, checkpoint allow-list)
-from mmseg_ccam.engine.checkpoint import IncompatibleCheckpointError
-from mmseg_ccam.evaluation.report import flatten_metrics, format_metrics_table
+from mmseg_ccam.evaluation.report import flatten_metrics, format_metrics_table, write_metrics_json
 from mmseg_ccam.models.segmentors import tta_config
 from mmseg_ccam.utils import init_cpu_distributed, load_config
+from mmseg_ccam.utils.exceptions import IncompatibleCheckpointError
 from mmseg_ccam.utils.launch import build_runner, explain_build_errors
 
 
@@ -27,7 +26,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('config', help='test config file path')
     parser.add_argument('checkpoint', help='checkpoint file')
     parser.add_argument('--work-dir', help='directory for the evaluation log')
-    parser.add_argument('--out', help='write the metrics as one flat JSON object to this file')
+    parser.add_argument('--out', help='write the metrics as one flat JSON object to this file '
+                        '(null for a metric undefined on the set, e.g. IoU of an absent class)')
     parser.add_argument('--show-dir', help='write a visualisation PNG per image to this dir')
     parser.add_argument('--tta', action='store_true',
                         help='test-time augmentation: the config\'s tta_pipeline (scales x flips) '
@@ -78,8 +78,7 @@ def main() -> None:
     print(format_metrics_table(flat))
     if args.out:
         os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
-        with open(args.out, 'w', encoding='utf-8') as f:
-            json.dump(flat, f, indent=2)
+        write_metrics_json(flat, args.out)  # NaN (class absent from the set) -> null
         print(f'metrics written to {args.out}')
 
 

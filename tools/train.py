@@ -15,8 +15,10 @@ from mmengine.config import DictAction
 from mmengine.logging import print_log
 
 import mmseg_ccam  # noqa: F401  (registers components, checkpoint allow-list)
+from mmseg_ccam.engine.checkpoint import checkpoint_seed
 from mmseg_ccam.utils import init_cpu_distributed, load_config
 from mmseg_ccam.utils.launch import build_runner, explain_build_errors
+from mmseg_ccam.utils.work_dir import WorkDirLock, find_resume_checkpoint
 
 
 def parse_args() -> argparse.Namespace:
@@ -24,7 +26,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('config', help='train config file path')
     parser.add_argument('--work-dir', help='directory for logs and checkpoints')
     parser.add_argument('--resume', action='store_true',
-                        help='resume from the latest checkpoint in the work dir')
+                        help='resume from the latest checkpoint in the work dir (an error if '
+                        'it has none); resuming is exact: random states are restored')
     parser.add_argument('--amp', action='store_true',
                         help='automatic mixed precision (AmpOptimWrapper)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
@@ -56,11 +59,33 @@ def main() -> None:
     if args.amp:
         enable_amp(cfg)
     cfg.resume = args.resume
+    if args.resume:
+        prepare_resume(cfg)
     init_cpu_distributed(cfg)
-    runner = build_runner(cfg, args.config)
-    # The train loop, optimizer wrapper and datasets are built inside train().
-    with explain_build_errors(cfg, args.config):
-        runner.train()
+    # One run per work dir (rank 0 holds the lock; the kernel drops it when the process ends).
+    rank = int(os.environ.get('RANK', os.environ.get('SLURM_PROCID', '0')))
+    lock = WorkDirLock(cfg.work_dir) if rank == 0 else None
+    if lock is not None:
+        lock.acquire()
+    try:
+        runner = build_runner(cfg, args.config)
+        # The train loop, optimizer wrapper and datasets are built inside train().
+        with explain_build_errors(cfg, args.config):
+            runner.train()
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def prepare_resume(cfg) -> None:
+    """Refuse ``--resume`` without a checkpoint; reuse the checkpoint's seed if the config
+    has none (the data sampler is built, and seeded, before the checkpoint is read)."""
+    found = find_resume_checkpoint(cfg.work_dir)
+    randomness = cfg.get('randomness') or {}
+    if randomness.get('seed') is None:
+        seed = checkpoint_seed(found)
+        if seed is not None:
+            cfg.randomness = dict(randomness, seed=seed)
 
 
 if __name__ == '__main__':

@@ -15,7 +15,9 @@ Split-file format (one frame per line)::
                                        suffix are tolerated; only the first column is read)
 """
 import copy
+import numbers
 import os.path as osp
+import warnings
 from typing import Dict, List, Optional, Sequence
 
 import mmengine
@@ -27,6 +29,11 @@ from mmseg.registry import DATASETS
 from . import validation as V
 
 SUBSETS = ('labeled', 'unlabeled', 'all')
+
+
+def _is_number(value) -> bool:
+    """A real number, not a bool or a string (``'half'`` would fail later in a comparison)."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
 def draw_labeled_indices(num_frames: int, num_labeled: int, seed: int) -> np.ndarray:
@@ -185,13 +192,15 @@ class CityscapesDepthDataset(CityscapesDataset):
             raise ValueError("CityscapesDepthDataset: subset='unlabeled' needs split_file, "
                              'num_labeled or labeled_ratio (otherwise every frame is labeled '
                              'and the unlabeled subset is empty)')
-        if num_labeled is not None and (isinstance(num_labeled, bool) or num_labeled < 1
+        if num_labeled is not None and (not _is_number(num_labeled) or num_labeled < 1
                                         or int(num_labeled) != num_labeled):
             raise ValueError(f'CityscapesDepthDataset: num_labeled={num_labeled!r} must be a '
-                             f'positive integer')
-        if labeled_ratio is not None and not 0.0 < labeled_ratio <= 1.0:
+                             f'positive integer (a number of frames, e.g. num_labeled=372)')
+        if labeled_ratio is not None and (not _is_number(labeled_ratio)
+                                          or not 0.0 < labeled_ratio <= 1.0):
             raise ValueError(f'CityscapesDepthDataset: labeled_ratio={labeled_ratio!r} must be '
-                             f'in (0, 1]')
+                             f'a number in (0, 1], the fraction of frames that keep their '
+                             f'labels (e.g. labeled_ratio=0.5 for half)')
         self.depth_suffix = depth_suffix
         self.camera_suffix = camera_suffix
         self.split_file = split_file
@@ -272,6 +281,10 @@ class CityscapesDepthDataset(CityscapesDataset):
             raise FileNotFoundError(
                 f'CityscapesDepthDataset: image folder {img_dir!r} does not exist; check '
                 f'data_root and data_prefix.img_path')
+        if img_dir and osp.isdir(img_dir):
+            loop = V.symlink_loop(img_dir)
+            if loop:
+                raise ValueError(f'CityscapesDepthDataset: {loop}')
         data_list = super().load_data_list()
         if not data_list:
             raise FileNotFoundError(
@@ -319,7 +332,39 @@ class CityscapesDepthDataset(CityscapesDataset):
                 info['num_classes'] = num_classes
         if self.check_files:
             self._check_files_exist(out)
+            self._warn_files_without_image(frame_ids)
         return out
+
+    def _warn_files_without_image(self, frame_ids: List[str]) -> None:
+        """Warn about label / disparity / camera files whose image is missing.
+
+        Frames are listed by their images, so a deleted image silently drops its frame (and its
+        labels) out of training; the other folders are listed once to count such files.
+        """
+        known = set(frame_ids)
+        stray = []
+        for key, suffix in (('seg_map_path', self.seg_map_suffix),
+                            ('depth_path', self.depth_suffix),
+                            ('camera_path', self.camera_suffix)):
+            folder = self.data_prefix.get(key)
+            if not folder or not osp.isdir(folder):
+                continue  # non-local backends and missing folders: nothing to compare
+            for rel in fileio.list_dir_or_file(folder, list_dir=False, suffix=suffix,
+                                               recursive=True):
+                if rel[:-len(suffix)] not in known:
+                    stray.append((key, osp.join(folder, rel)))
+        if stray:
+            key, path = stray[0]
+            img = osp.join(self.data_prefix.get('img_path', ''),
+                           osp.relpath(path, self.data_prefix[key])[:-len(
+                               dict(seg_map_path=self.seg_map_suffix,
+                                    depth_path=self.depth_suffix,
+                                    camera_path=self.camera_suffix)[key])] + self.img_suffix)
+            warnings.warn(
+                f'CityscapesDepthDataset: {len(stray)} label/disparity/camera file(s) under '
+                f'data_root={self.data_root!r} have no image, so their frames are not in the '
+                f'dataset; e.g. {V.file_without_image(path, key, img)}. Run {V.CHECK_TOOL} '
+                'for the full list.', stacklevel=2)
 
     def _split_description(self) -> str:
         if self.split_file is not None:

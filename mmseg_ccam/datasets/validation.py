@@ -5,6 +5,7 @@ and ``tools/check_dataset.py`` (a full scan) all word their errors through these
 a message printed during training is the same as the line the check tool prints for that file.
 Every message names the file and says what to do; ``docs/troubleshooting.md`` lists them.
 """
+import os
 from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import mmcv
@@ -41,6 +42,7 @@ PROBLEM_KINDS = {
     'camera': 'bad camera JSON',
     'no_valid_depth': 'disparity without a valid pixel',
     'no_image': 'file without its image',
+    'symlink_loop': 'symlink loop in a data folder',
 }
 
 
@@ -301,3 +303,36 @@ def missing_files(info: dict, backend_args: Optional[dict] = None) -> List[Probl
         if path and not fileio.exists(path, backend_args=backend_args):
             out.append(Problem(path, 'missing', missing_file(path, key)))
     return out
+
+
+def symlink_loop(folder: str) -> Optional[str]:
+    """Message for the first symlink under ``folder`` that leads back into a folder already
+    listed (a loop such as ``city/x -> ..``), or None.
+
+    Recursive listings follow directory symlinks, so a loop makes them list the same frames
+    again under ever longer paths until the OS gives up ("Too many levels of symbolic links"):
+    a cryptic error, or frames counted many times and reported missing.
+    """
+    if not os.path.isdir(folder):
+        return None
+    seen = set()
+    for dirpath, dirnames, _ in os.walk(folder, followlinks=True):
+        seen.add(os.path.realpath(dirpath))
+        keep = []
+        for name in dirnames:
+            path = os.path.join(dirpath, name)
+            target = os.path.realpath(path)
+            if os.path.islink(path) and (target in seen or folder_contains(target, dirpath)):
+                return (f'symlink {path} -> {os.readlink(path)} points back to {target}, a '
+                        f'folder already listed under {folder}: a symlink loop, which would '
+                        'list the same frames again and again. Remove the link or make it '
+                        'point outside the data folder.')
+            keep.append(name)
+        dirnames[:] = keep
+    return None
+
+
+def folder_contains(parent: str, path: str) -> bool:
+    """Whether ``path`` is ``parent`` or inside it (after resolving symlinks)."""
+    parent, path = os.path.realpath(parent), os.path.realpath(path)
+    return path == parent or path.startswith(parent.rstrip(os.sep) + os.sep)

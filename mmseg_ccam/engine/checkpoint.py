@@ -6,8 +6,10 @@ Two problems of the stock stack are solved here:
    ``weights_only=True`` and MMEngine 0.10.7 (``load_from_local``) calls
    ``torch.load(filename, map_location=map_location)`` without overriding it, so resuming from an
    MMEngine checkpoint raises ``UnpicklingError: Unsupported global ... HistoryBuffer``.
-   Importing this module (it is imported by ``import mmseg_ccam``) allow-lists exactly the
-   globals that MMEngine's own checkpoints reference, found empirically by training a toy
+   :func:`register_mmengine_safe_globals` (called explicitly by ``import mmseg_ccam`` and by
+   ``AtomicCheckpointRunner.load_checkpoint``; importing this module changes nothing)
+   allow-lists exactly the globals that MMEngine's own checkpoints reference, found
+   empirically by training a toy
    ``Runner`` (IterBasedTrainLoop, SGD, LinearLR + MultiStepLR, LoggerHook, a metric returning
    numpy scalars and arrays) and listing ``torch.serialization.get_unsafe_globals_in_checkpoint``:
 
@@ -43,9 +45,20 @@ Two problems of the stock stack are solved here:
    :class:`IncompatibleCheckpointError`, which the models raise (from ``_load_from_state_dict``,
    where the name is unknown) when a checkpoint of the other model kind would load nothing.
 
-   Caveat kept from ``CheckpointHook``: with ``max_keep_ckpts=1`` the hook deletes the old
-   checkpoint *before* saving the new one, so keep ``max_keep_ckpts >= 2`` (or unset) when a
-   usable checkpoint must survive a kill at any moment.
+   ``CheckpointHook`` deletes the oldest kept checkpoint *before* saving the new one, so with
+   ``max_keep_ckpts=1`` a kill during the save would leave none: the runner builds
+   :class:`~mmseg_ccam.engine.hooks.AtomicCheckpointHook` (deletes after the save) wherever a
+   config asks for ``CheckpointHook``.
+
+3. **Resume is exact** (:class:`~mmseg_ccam.engine.hooks.RandomStateHook`, registered by the
+   runner): the random states go into every checkpoint and come back where the run stopped.
+
+4. **A checkpoint of another architecture is refused**: ``Runner.load_checkpoint`` loads
+   with ``strict=False`` and only logs "size mismatch" lines, so a wrong checkpoint evaluates
+   as a random model. :meth:`AtomicCheckpointRunner.load_checkpoint` raises
+   :class:`IncompatibleCheckpointError` listing missing, unexpected and mis-shaped keys, unless
+   the config sets ``checkpoint_mismatch = 'warn'``. Files that are not checkpoints (JSON, an
+   empty file) get an error saying so.
 
 Usage in a config::
 
@@ -56,15 +69,21 @@ Usage in a config::
 import os
 import os.path as osp
 import pickle
-from typing import Any, Callable, FrozenSet, Optional, Tuple
+import re
+from typing import Any, Callable, Dict, FrozenSet, List, Optional, Tuple, Union
 
 import numpy as np
 import torch
 from mmengine.dist import master_only
 from mmengine.fileio import LocalBackend, get_file_backend
+from mmengine.hooks import Hook
 from mmengine.logging import HistoryBuffer
+from mmengine.model import is_model_wrapper
 from mmengine.runner import Runner
+from mmengine.runner.checkpoint import _load_checkpoint, _load_checkpoint_to_model
 from mmseg.registry import RUNNERS
+
+from mmseg_ccam.utils.exceptions import IncompatibleCheckpointError
 
 try:  # numpy >= 2.0 moved the pickling helpers to numpy._core
     from numpy._core import multiarray as _np_multiarray
@@ -73,35 +92,10 @@ except ImportError:  # pragma: no cover - numpy 1.x
 
 __all__ = [
     'MMENGINE_CHECKPOINT_SAFE_GLOBALS', 'AtomicCheckpointRunner', 'IncompatibleCheckpointError',
+    'check_checkpoint_file', 'checkpoint_key_mismatch', 'checkpoint_seed',
     'history_buffer_statistic', 'register_mmengine_safe_globals', 'safe_global_names',
     'temporary_checkpoint_name'
 ]
-
-_CHECKPOINT_PLACEHOLDER = '{checkpoint}'
-
-
-class IncompatibleCheckpointError(RuntimeError):
-    """A checkpoint does not fit the model (e.g. no ``teacher.*`` weights for a mean teacher).
-
-    Raised inside ``load_state_dict``, where the file name is unknown: the message contains the
-    placeholder ``{checkpoint}``, shown as "the checkpoint" until a caller that knows the file
-    (``AtomicCheckpointRunner.load_checkpoint``, ``tools/test.py``) sets :attr:`checkpoint`.
-
-    Args:
-        message (str): The message, with ``{checkpoint}`` where the file name goes.
-        checkpoint (str, optional): The file name, if known.
-    """
-
-    def __init__(self, message: str, checkpoint: Optional[str] = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.checkpoint = checkpoint
-
-    def __str__(self) -> str:
-        name = f'Checkpoint {self.checkpoint!r}' if self.checkpoint else 'The checkpoint'
-        text = self.message.replace(_CHECKPOINT_PLACEHOLDER, name, 1)
-        return text.replace(_CHECKPOINT_PLACEHOLDER, repr(self.checkpoint or 'CHECKPOINT'))
-
 
 _DEFAULT_HISTORY_STATISTICS = frozenset({'min', 'max', 'current', 'mean'})
 
@@ -172,12 +166,11 @@ def safe_global_names() -> FrozenSet[str]:
 def register_mmengine_safe_globals() -> None:
     """Allow-list :data:`MMENGINE_CHECKPOINT_SAFE_GLOBALS` for ``torch.load(weights_only=True)``.
 
-    Idempotent (torch keeps the allow-list in a set). Called once at import of this module.
+    Idempotent (torch keeps the allow-list in a set). An explicit call, not an import side
+    effect: ``mmseg_ccam/__init__.py`` makes it once, and
+    :meth:`AtomicCheckpointRunner.load_checkpoint` before every load.
     """
     torch.serialization.add_safe_globals(list(MMENGINE_CHECKPOINT_SAFE_GLOBALS))
-
-
-register_mmengine_safe_globals()
 
 
 def _fsync_path(path: str) -> None:
@@ -201,6 +194,89 @@ def temporary_checkpoint_name(filename: str) -> str:
     return osp.join(head, f'.{tail}.tmp')
 
 
+def check_checkpoint_file(filename: str) -> None:
+    """Refuse a local file that cannot be a PyTorch checkpoint, saying what it is instead.
+
+    ``torch.load`` on a JSON file says ``invalid load key, '{'`` and on an empty file
+    ``Ran out of input``; neither names the file or the fix. Checkpoints start with a zip
+    header (``torch.save`` since 1.6) or a pickle protocol byte (legacy format).
+    Non-local names (``http://``, ``open-mmlab://``, ...) are left to MMEngine.
+
+    Raises:
+        ValueError: for an empty file, a text/JSON file or any other non-checkpoint.
+    """
+    if not isinstance(filename, str) or not osp.isfile(filename):
+        return
+    size = osp.getsize(filename)
+    if size == 0:
+        raise ValueError(
+            f'Checkpoint {filename!r} is empty (0 bytes): an interrupted copy or save. Use '
+            'another checkpoint (e.g. the previous iter_*.pth of the work dir).')
+    with open(filename, 'rb') as f:
+        head = f.read(64)
+    if head.startswith(b'PK\x03\x04') or head[:1] == b'\x80':
+        return
+    text = head.lstrip()
+    kind = ('a JSON file (e.g. the metrics written by tools/test.py --out)'
+            if text[:1] in (b'{', b'[') else
+            'a text file' if all(32 <= c < 127 or c in (9, 10, 13) for c in head) else
+            'not a PyTorch checkpoint')
+    raise ValueError(
+        f'Checkpoint {filename!r} ({size} bytes) is {kind}, not a PyTorch checkpoint written '
+        'by torch.save / a training run. Give the .pth file from the work dir.')
+
+
+def checkpoint_seed(filename: str) -> Optional[int]:
+    """The ``meta.seed`` of an MMEngine checkpoint (None if it has none)."""
+    register_mmengine_safe_globals()
+    check_checkpoint_file(filename)
+    seed = _load_checkpoint(filename, map_location='cpu').get('meta', {}).get('seed')
+    return None if seed is None else int(seed)
+
+
+_ZERO_GATED = re.compile(r'(^|\.)attentions\.\d+\.gamma_[sd]$')
+
+
+def checkpoint_key_mismatch(model_state: Dict[str, torch.Tensor],
+                            ckpt_state: Dict[str, Any]) -> Dict[str, List]:
+    """Compare a checkpoint's state dict with the model's.
+
+    Returns:
+        dict: ``missing`` (model keys the checkpoint lacks), ``unexpected`` (checkpoint keys the
+        model lacks), ``mismatched`` (``(key, checkpoint shape, model shape)``) and
+        ``zero_gated`` (missing keys that are CCAM attention weights ``gamma_s`` / ``gamma_d``
+        still at zero in the model: loading a no-CCAM checkpoint into a CCAM model leaves the
+        attention switched off, i.e. the same function).
+    """
+    missing = [k for k in model_state if k not in ckpt_state]
+    unexpected = [k for k in ckpt_state if k not in model_state]
+    mismatched = [
+        (k, tuple(getattr(ckpt_state[k], 'shape', ())), tuple(model_state[k].shape))
+        for k in model_state if k in ckpt_state
+        and tuple(getattr(ckpt_state[k], 'shape', ())) != tuple(model_state[k].shape)
+    ]
+    zero_gated = [k for k in missing if _ZERO_GATED.search(k)
+                  and not bool(torch.count_nonzero(model_state[k]))]
+    return dict(missing=missing, unexpected=unexpected, mismatched=mismatched,
+                zero_gated=zero_gated)
+
+
+def _describe_mismatch(report: Dict[str, List]) -> str:
+    def few(items, fmt=str):
+        return ', '.join(fmt(i) for i in items[:4]) + (', ...' if len(items) > 4 else '')
+
+    parts = []
+    if report['missing']:
+        parts.append(f"{len(report['missing'])} missing key(s) ({few(report['missing'])})")
+    if report['unexpected']:
+        parts.append(f"{len(report['unexpected'])} unexpected key(s) "
+                     f"({few(report['unexpected'])})")
+    if report['mismatched']:
+        parts.append(f"{len(report['mismatched'])} key(s) of another shape (" + few(
+            report['mismatched'], lambda m: f'{m[0]}: checkpoint {m[1]} vs model {m[2]}') + ')')
+    return '; '.join(parts)
+
+
 @RUNNERS.register_module()
 class AtomicCheckpointRunner(Runner):
     """``Runner`` whose local checkpoints are written atomically.
@@ -218,14 +294,83 @@ class AtomicCheckpointRunner(Runner):
     Enable it with ``runner_type = 'AtomicCheckpointRunner'`` in the config.
     """
 
-    def load_checkpoint(self, filename: str, *args, **kwargs) -> dict:
-        """``Runner.load_checkpoint``; :class:`IncompatibleCheckpointError` gets the file name."""
+    def register_hook(self, hook: Union[Hook, Dict], priority=None) -> None:
+        """``Runner.register_hook``; a ``CheckpointHook`` dict becomes ``AtomicCheckpointHook``
+        (same arguments; the old checkpoint is removed only after the new one is saved)."""
+        if isinstance(hook, dict) and hook.get('type') in ('CheckpointHook',
+                                                           'mmengine.CheckpointHook'):
+            hook = dict(hook, type='AtomicCheckpointHook')
+        super().register_hook(hook, priority)
+
+    def register_hooks(self, default_hooks=None, custom_hooks=None) -> None:
+        """``Runner.register_hooks`` plus a :class:`RandomStateHook` (exact resume) unless the
+        config already has one."""
+        super().register_hooks(default_hooks, custom_hooks)
+        from mmseg_ccam.engine.hooks.random_state_hook import RandomStateHook
+        if not any(isinstance(h, RandomStateHook) for h in self.hooks):
+            self.register_hook(RandomStateHook())
+
+    def load_checkpoint(self,
+                        filename: str,
+                        map_location: Union[str, Callable] = 'cpu',
+                        strict: bool = False,
+                        revise_keys: list = [(r'^module.', '')]) -> dict:  # noqa: B006
+        """``Runner.load_checkpoint``, refusing a checkpoint that does not fit the model.
+
+        After the model's own checks (e.g. a mean teacher without ``teacher.*`` weights),
+        missing, unexpected or mis-shaped keys raise :class:`IncompatibleCheckpointError`
+        listing a few of each and their counts. ``checkpoint_mismatch = 'warn'`` in the config
+        (or ``--cfg-options checkpoint_mismatch=warn``) loads what fits and warns instead, e.g.
+        to fine-tune with a new head. A no-CCAM checkpoint into a CCAM model (only the
+        attention weights ``gamma``, zero at init, missing) loads with a warning: it is the
+        same function. :class:`IncompatibleCheckpointError` gets the file name.
+        """
+        register_mmengine_safe_globals()
+        check_checkpoint_file(filename)
+        policy = (self.cfg.get('checkpoint_mismatch', 'error') if self.cfg is not None
+                  else 'error')
+        if policy not in ('error', 'warn'):
+            raise ValueError(f"checkpoint_mismatch={policy!r} must be 'error' or 'warn'.")
         try:
-            return super().load_checkpoint(filename, *args, **kwargs)
+            checkpoint = _load_checkpoint(filename, map_location=map_location)
+            self.call_hook('after_load_checkpoint', checkpoint=checkpoint)
+            model = self.model.module if is_model_wrapper(self.model) else self.model
+            ckpt_state = checkpoint.get('state_dict', checkpoint)
+            for pattern, repl in revise_keys:
+                ckpt_state = {re.sub(pattern, repl, k): v for k, v in ckpt_state.items()}
+            report = checkpoint_key_mismatch(model.state_dict(), ckpt_state)
+            checkpoint = _load_checkpoint_to_model(model, checkpoint, strict,
+                                                   revise_keys=revise_keys)
+            self._check_mismatch(report, policy)
         except IncompatibleCheckpointError as err:
             if err.checkpoint is None:
                 err.checkpoint = str(filename)
             raise
+        self._has_loaded = True
+        self.logger.info(f'Load checkpoint from {filename}')
+        return checkpoint
+
+    def _check_mismatch(self, report: Dict[str, List], policy: str) -> None:
+        if not (report['missing'] or report['unexpected'] or report['mismatched']):
+            return
+        only_gates = (not report['unexpected'] and not report['mismatched']
+                      and report['missing'] == report['zero_gated'])
+        text = _describe_mismatch(report)
+        if only_gates:
+            self.logger.warning(
+                f'The checkpoint has no CCAM attention weights ({len(report["missing"])} '
+                'gamma keys): they stay at 0, so the model computes what the checkpoint\'s '
+                'model computed (attention off).')
+            return
+        if policy == 'warn':
+            self.logger.warning(f'checkpoint_mismatch=warn: loaded what fits; {text}.')
+            return
+        raise IncompatibleCheckpointError(
+            '{checkpoint} does not fit the model of this config: ' + text + '. It was probably '
+            'trained with another config (backbone, neck, heads or number of classes). Use the '
+            'config it was trained with; to load what fits anyway (e.g. to fine-tune a new '
+            'head), set checkpoint_mismatch=\'warn\' in the config or --cfg-options '
+            'checkpoint_mismatch=warn.')
 
     @master_only
     def save_checkpoint(self,

@@ -1,4 +1,5 @@
 """Turn the metrics dict of ``runner.test()`` into the flat JSON and the printed table."""
+import json
 import math
 from typing import Dict, List, Optional
 
@@ -31,6 +32,23 @@ def flatten_metrics(metrics: Dict[str, float]) -> Dict[str, Optional[float]]:
     for key in REQUIRED_KEYS:
         flat.setdefault(key, None)
     return flat
+
+
+def json_ready(flat: Dict[str, Optional[float]]) -> Dict[str, Optional[float]]:
+    """``flat`` with NaN and infinities replaced by ``None`` (JSON ``null``).
+
+    A class absent from the evaluated images has IoU ``NaN``; Python's ``json`` would write the
+    bare token ``NaN``, which strict JSON parsers (``jq``, JavaScript, Go, ``json.loads`` with
+    ``parse_constant``) reject. ``null`` means "not defined on this set".
+    """
+    return {k: (None if isinstance(v, float) and not math.isfinite(v) else v)
+            for k, v in flat.items()}
+
+
+def write_metrics_json(flat: Dict[str, Optional[float]], path: str) -> None:
+    """Write :func:`json_ready` ``(flat)`` as strict JSON (``allow_nan=False``)."""
+    with open(path, 'w', encoding='utf-8') as f:
+        json.dump(json_ready(flat), f, indent=2, allow_nan=False)
 
 
 def _fmt(value: Optional[float], digits: int = 4) -> str:

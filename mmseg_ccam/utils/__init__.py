@@ -1,3 +1,13 @@
-from .launch import init_cpu_distributed, load_config
+"""Bottom layer of the package: shared exceptions, config checks and start-up helpers.
 
-__all__ = ['init_cpu_distributed', 'load_config']
+Nothing here imports ``mmseg_ccam.models``, ``datasets`` or ``engine``; they import from here.
+"""
+from .config_check import ConfigKeyError, check_cfg_keys, closest_key
+from .dist_cpu import init_cpu_distributed
+from .exceptions import IncompatibleCheckpointError
+from .launch import build_runner, load_config
+
+__all__ = [
+    'ConfigKeyError', 'IncompatibleCheckpointError', 'build_runner', 'check_cfg_keys',
+    'closest_key', 'init_cpu_distributed', 'load_config'
+]

@@ -1,13 +1,13 @@
 """Infinite sampler giving every batch a fixed number of samples from each source dataset."""
 import itertools
-from typing import Iterator, List, Sequence
+from typing import Iterator, List, Optional, Sequence, Set
 
 import numpy as np
 from mmengine.dist import get_dist_info, sync_random_seed
 from mmseg.registry import DATA_SAMPLERS
 from torch.utils.data import Sampler
 
-__all__ = ['MultiSourceSampler', 'source_stream']
+__all__ = ['MultiSourceSampler', 'check_disjoint_subsets', 'source_stream']
 
 
 def source_stream(size: int, seed: int, epoch: int, source: int, shuffle: bool) -> Iterator[int]:
@@ -42,6 +42,45 @@ def _describe(dataset) -> str:
         if value:
             parts.append(f'{attr}={value!r}')
     return ', '.join(parts)
+
+
+def _frames(dataset) -> Optional[Set[str]]:
+    """Image paths of a dataset's frames (None if it does not list them)."""
+    data_list = getattr(dataset, 'data_list', None)
+    if data_list is None or not getattr(dataset, '_fully_initialized', True):
+        return None
+    paths = {info.get('img_path') for info in data_list if isinstance(info, dict)}
+    return {p for p in paths if p} or None
+
+
+def check_disjoint_subsets(datasets: Sequence) -> None:
+    """Refuse a labeled and an unlabeled subset that share frames.
+
+    ``CityscapesDepthDataset(subset='labeled' / 'unlabeled')`` derive the two halves of one
+    split; when the split settings (``labeled_ratio``, ``num_labeled``, ``split_file``,
+    ``split_seed``) differ between them, e.g. an override of the labeled one only, the halves
+    overlap and frames are trained on both with and without labels.
+
+    Raises:
+        ValueError: naming both subsets' split settings and the number of shared frames.
+    """
+    subsets = [(i, ds) for i, ds in enumerate(datasets)
+               if getattr(ds, 'subset', None) in ('labeled', 'unlabeled')]
+    for i, a in subsets:
+        for j, b in subsets:
+            if i >= j or a.subset == b.subset:
+                continue
+            fa, fb = _frames(a), _frames(b)
+            shared = (fa & fb) if fa is not None and fb is not None else set()
+            if shared:
+                describe = [getattr(d, '_split_description', lambda: '?')() for d in (a, b)]
+                raise ValueError(
+                    f'MultiSourceSampler: the {a.subset} (source {i}, {describe[0]}) and '
+                    f'{b.subset} (source {j}, {describe[1]}) subsets share {len(shared)} '
+                    f'frame(s), e.g. {sorted(shared)[0]}: their split settings differ. Set the '
+                    'split once for both (in the shipped semi configs, '
+                    'train_dataloader.dataset.datasets.0.<key> AND .datasets.1.<key>, or the '
+                    'split variables in a config that inherits it).')
 
 
 @DATA_SAMPLERS.register_module()
@@ -119,6 +158,7 @@ class MultiSourceSampler(Sampler):
                     f'MultiSourceSampler: source {source} ({_describe(datasets[source])}) is '
                     f'empty but source_ratio asks for {count} of its samples per batch. Check '
                     'its data_root / ann_file / split, or set its count to 0.')
+        check_disjoint_subsets(datasets)
         self.offsets: List[int] = [0] + list(itertools.accumulate(self.sizes))[:-1]
         self.dataset = dataset
         self.batch_size = batch_size

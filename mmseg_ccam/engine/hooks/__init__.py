@@ -1,2 +1,7 @@
 # Importing the modules registers the hooks in mmseg.registry.HOOKS.
-from . import mean_teacher_hook, sync_buffers_hook  # noqa: F401
+from . import (  # noqa: F401
+    atomic_checkpoint_hook,
+    mean_teacher_hook,
+    random_state_hook,
+    sync_buffers_hook,
+)

@@ -29,13 +29,13 @@ from torch.profiler import record_function
 from mmseg_ccam.augmentation.affine_mix import affine_mix_batch
 from mmseg_ccam.augmentation.color_aug import color_aug_batch
 from mmseg_ccam.augmentation.strong_aug import strong_aug_batch
-from mmseg_ccam.engine.checkpoint import IncompatibleCheckpointError
-from mmseg_ccam.models.segmentors.cfg_check import check_cfg_keys
 from mmseg_ccam.models.segmentors.loss_guard import FiniteLossGuardMixin
 from mmseg_ccam.models.segmentors.seg_depth_encoder_decoder import (
     count_samples_without_depth,
     scale_losses,
 )
+from mmseg_ccam.utils.config_check import check_cfg_keys
+from mmseg_ccam.utils.exceptions import IncompatibleCheckpointError
 
 __all__ = ['MeanTeacherSegDepth', 'split_labeled', 'parse_semi_train_cfg', 'frozen_bn_stats']
 

@@ -22,9 +22,9 @@ from mmseg.utils import (
 )
 from torch import Tensor
 
-from mmseg_ccam.engine.checkpoint import IncompatibleCheckpointError
-from mmseg_ccam.models.segmentors.cfg_check import ConfigKeyError, check_cfg_keys
 from mmseg_ccam.models.segmentors.loss_guard import FiniteLossGuardMixin
+from mmseg_ccam.utils.config_check import ConfigKeyError, check_cfg_keys
+from mmseg_ccam.utils.exceptions import IncompatibleCheckpointError
 
 TEST_CFG_KEYS = ('mode', 'crop_size', 'stride', 'flip')
 

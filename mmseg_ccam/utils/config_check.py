@@ -1,0 +1,581 @@
+"""Config key checks: misspelled keys become errors naming the key, its place and the fix.
+
+MMEngine builds most config dicts with ``**cfg`` and many constructors (hooks, loops, data
+loaders) either take ``**kwargs`` or are called only late, so a misspelled key is either
+ignored (the run silently uses the default) or fails as a bare ``TypeError`` much later (e.g.
+at the first checkpoint save). Four checks turn that into an immediate error:
+
+- :func:`check_cfg_keys`: the option dicts this package reads with ``.get()``
+  (``semi_train_cfg`` & co.) against their list of valid keys.
+- :func:`check_cfg_options`: ``--cfg-options`` that would *add* a key. MMEngine's
+  ``Config.merge_from_dict`` adds any key, so ``train_cfg.max_iter=5`` (for ``max_iters``) is
+  merged without a word; and a top-level config variable (``labeled_ratio``, ``data_root``,
+  ``max_iters``) was already copied into the sections that use it when the file was read, so
+  overriding it changes nothing. Both are refused, the latter naming the keys to set instead.
+- :func:`check_config_keys`: the merged config, section by section: every ``type`` dict under
+  ``default_hooks``, ``custom_hooks``, ``val_evaluator`` / ``test_evaluator``,
+  ``param_scheduler``, the loops, ``optim_wrapper``, the data loaders and their samplers, plus
+  ``randomness``, ``env_cfg`` and ``log_processor``.
+- :func:`explain_build_errors`: a key that a component nested in ``model`` or a dataset does
+  not take makes Python raise e.g. ``BaseDecodeHead.__init__() got an unexpected keyword
+  argument 'foo'``, naming neither the component nor its place in the config; the error is
+  re-raised naming the config path, its type, the closest valid argument and the list.
+"""
+import contextlib
+import difflib
+import inspect
+import re
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Set, Tuple
+
+from mmengine.config import Config
+from mmengine.registry import Registry
+
+from .exceptions import ConfigKeyError
+
+__all__ = [
+    'ConfigKeyError', 'check_cfg_keys', 'check_cfg_options', 'check_config_keys',
+    'check_config_values', 'closest_key',
+    'explain_build_errors', 'explain_unexpected_argument', 'init_arg_names', 'RUNNER_KEYS'
+]
+
+# Keys every buildable dict may carry, and arguments the builders fill in themselves.
+_ALWAYS_VALID = {'type', '_scope_', '_delete_'}
+_FILLED_BY_BUILDER = {'self', 'runner', 'dataloader', 'params', 'optimizer_cfg'}
+_UNEXPECTED_KWARG = re.compile(r"(\w+)\.__init__\(\) got an unexpected keyword argument '(\w+)'")
+
+# Top-level keys that something reads at run time (Runner.from_cfg, the tools, MMSeg's --tta,
+# this package's runner). Any other top-level key is a variable of the config file, already
+# substituted where it is used.
+RUNNER_KEYS = frozenset({
+    'model', 'work_dir', 'train_dataloader', 'val_dataloader', 'test_dataloader', 'train_cfg',
+    'val_cfg', 'test_cfg', 'auto_scale_lr', 'optim_wrapper', 'param_scheduler',
+    'val_evaluator', 'test_evaluator', 'default_hooks', 'custom_hooks', 'data_preprocessor',
+    'load_from', 'resume', 'launcher', 'env_cfg', 'log_processor', 'log_level', 'visualizer',
+    'default_scope', 'randomness', 'experiment_name', 'runner_type', 'custom_imports',
+    'model_wrapper_cfg', 'find_unused_parameters', 'tta_model', 'tta_pipeline', 'compile',
+    'checkpoint_mismatch', 'strategy', 'cfg'
+})
+
+# Keys of sections that are not built from a registry.
+_RANDOMNESS_KEYS = ('seed', 'diff_rank_seed', 'deterministic')
+_ENV_KEYS = ('cudnn_benchmark', 'mp_cfg', 'dist_cfg', 'resource_limit')
+# Runner.build_dataloader pops these and passes the rest to torch's DataLoader.
+_DATALOADER_EXTRA = ('dataset', 'sampler', 'batch_sampler', 'collate_fn', 'worker_init_fn')
+# CheckpointHook takes **kwargs and hands them to Runner.save_checkpoint at the first save.
+_CHECKPOINT_HOOK_EXTRA = ('meta', 'save_optimizer', 'save_param_scheduler', 'backend_args',
+                          'file_client_args', 'by_epoch')
+
+
+def closest_key(key: str, valid: Iterable[str]) -> Optional[str]:
+    """The valid key most similar to ``key`` (``difflib``; else one that contains ``key`` or
+    is contained in it, e.g. ``eval`` -> ``eval_model``), or None if none is close."""
+    valid = [str(v) for v in valid]
+    close = difflib.get_close_matches(str(key), valid, n=1, cutoff=0.6)
+    if close:
+        return close[0]
+    partial = [v for v in valid if len(str(key)) >= 3 and (str(key) in v or v in str(key))]
+    return partial[0] if len(partial) == 1 else None
+
+
+def check_cfg_keys(cfg: Optional[dict], allowed: Iterable[str], where: str) -> None:
+    """Raise :class:`ConfigKeyError` if ``cfg`` has a key outside ``allowed``.
+
+    Args:
+        cfg (dict | None): The option dict (None passes).
+        allowed (Iterable[str]): Valid keys.
+        where (str): Owner and name of the dict for the message, e.g.
+            ``'MeanTeacherSegDepth semi_train_cfg'``.
+
+    Raises:
+        ConfigKeyError: naming each unknown key with its closest valid key, and listing the
+            valid keys.
+    """
+    allowed = sorted(allowed)
+    unknown = [k for k in (cfg or {}) if k not in allowed]
+    if not unknown:
+        return
+    hints = []
+    for key in unknown:
+        close = closest_key(key, allowed)
+        hints.append(f'{key!r}' + (f' (did you mean {close!r}?)' if close else ''))
+    raise ConfigKeyError(f'{where}: unknown key(s) {", ".join(hints)}; valid keys: {allowed}. '
+                         'Fix the spelling in the config or in --cfg-options.')
+
+
+def init_arg_names(cls: type) -> Optional[Set[str]]:
+    """Keyword arguments a class's constructor accepts, or None if it takes any (``**kwargs``
+    that do not reach a closed constructor).
+
+    ``**kwargs`` is followed up the MRO (cooperative ``super().__init__(**kwargs)``, as in
+    ``DepthHead`` -> ``ASPPHead`` -> ``BaseDecodeHead``) until a constructor without it.
+    """
+    names: Set[str] = set()
+    for klass in cls.__mro__:
+        if '__init__' not in vars(klass):
+            continue
+        if klass is object:
+            return None
+        try:
+            params = list(inspect.signature(vars(klass)['__init__']).parameters.values())
+        except (TypeError, ValueError):
+            return None
+        names |= {
+            p.name for p in params
+            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name != 'self'
+        }
+        if not any(p.kind is p.VAR_KEYWORD for p in params):
+            return names
+    return None
+
+
+def _registries() -> Dict[str, Registry]:
+    from mmseg.registry import (
+        DATA_SAMPLERS,
+        DATASETS,
+        HOOKS,
+        LOOPS,
+        METRICS,
+        MODELS,
+        OPTIM_WRAPPERS,
+        OPTIMIZERS,
+        PARAM_SCHEDULERS,
+        TRANSFORMS,
+        VISBACKENDS,
+        VISUALIZERS,
+    )
+    return dict(model=MODELS, loop=LOOPS, optim_wrapper=OPTIM_WRAPPERS, optimizer=OPTIMIZERS,
+                hook=HOOKS, dataset=DATASETS, transform=TRANSFORMS, metric=METRICS,
+                scheduler=PARAM_SCHEDULERS, visualizer=VISUALIZERS, vis_backend=VISBACKENDS,
+                sampler=DATA_SAMPLERS)
+
+
+def _registry_for(path: Tuple[str, ...]) -> List[Registry]:
+    """Registries in which a ``type`` at config ``path`` is looked up, most likely first."""
+    reg = _registries()
+    top = path[0] if path else ''
+    if top == 'model':
+        return [reg['model']]
+    if top in ('train_cfg', 'val_cfg', 'test_cfg'):
+        return [reg['loop']]
+    if top == 'optim_wrapper':
+        return [reg['optimizer']] if 'optimizer' in path else [reg['optim_wrapper']]
+    if top in ('default_hooks', 'custom_hooks'):
+        return [reg['hook']]
+    if top == 'param_scheduler':
+        return [reg['scheduler']]
+    if top.endswith('_evaluator'):
+        return [reg['metric']]
+    if top == 'visualizer':
+        return [reg['vis_backend']] if 'vis_backends' in path else [reg['visualizer']]
+    if top.endswith('_dataloader') and path[-1:] in (('sampler', ), ('batch_sampler', )):
+        return [reg['sampler']]
+    if top.endswith('_dataloader') or top.endswith('_pipeline'):
+        return [reg['transform']] if 'pipeline' in path or top.endswith('_pipeline') else \
+            [reg['dataset'], reg['transform']]
+    return list(reg.values())
+
+
+def _resolve(type_name: Any, path: Tuple[str, ...]) -> Optional[type]:
+    if isinstance(type_name, type):
+        return type_name
+    if not isinstance(type_name, str):
+        return None
+    for registry in _registry_for(path):
+        try:
+            cls = registry.get(type_name)
+        except Exception:  # a registry that cannot import its locations: try the next one
+            cls = None
+        if cls is not None:
+            return cls
+    return None
+
+
+def _section_classes(section: str, node: dict, amp: bool) -> Optional[List[type]]:
+    """Classes whose constructor receives the keys of a checked section (None: unknown)."""
+    from mmengine.runner import EpochBasedTrainLoop, IterBasedTrainLoop, TestLoop, ValLoop
+    if 'type' in node:
+        cls = _resolve(node['type'], (section, ))
+        if cls is None:
+            return None
+        classes = [cls]
+    elif section == 'train_cfg':
+        classes = [IterBasedTrainLoop, EpochBasedTrainLoop]
+    elif section == 'val_cfg':
+        classes = [ValLoop]
+    elif section == 'test_cfg':
+        classes = [TestLoop]
+    elif section == 'optim_wrapper':
+        classes = [_resolve('OptimWrapper', (section, ))]
+    else:
+        return None
+    if section == 'optim_wrapper' and amp:
+        classes.append(_resolve('AmpOptimWrapper', (section, )))
+    return classes
+
+
+def _section_valid_keys(path: Tuple[str, ...], node: dict, amp: bool,
+                        existing_valid: bool = True) -> Optional[List[str]]:
+    """Valid keys of a checked config dict, or None when it is not checked / not knowable.
+    ``existing_valid``: the dict's present keys count as valid (checking a new key only)."""
+    if path in (('model', ), ('train_cfg', ), ('val_cfg', ), ('test_cfg', ),
+                ('optim_wrapper', )):
+        classes = _section_classes(path[0], node, amp)
+    elif path == ('optim_wrapper', 'optimizer'):
+        cls = _resolve(node.get('type'), path)
+        classes = None if cls is None else [cls]
+    else:
+        return _component_valid_keys(path, node)
+    if not classes:
+        return None
+    valid = (set(node) if existing_valid else set()) | _ALWAYS_VALID
+    for cls in classes:
+        names = init_arg_names(cls)
+        if names is None:
+            return None
+        valid |= names - _FILLED_BY_BUILDER
+    if path == ('train_cfg', ) and 'type' not in node:
+        valid.add('by_epoch')  # read by Runner.build_train_loop to choose the loop
+    if path == ('optim_wrapper', ):
+        valid |= {'constructor', 'paramwise_cfg'}  # popped by build_optim_wrapper
+    return sorted(valid)
+
+
+def _is_component_path(path: Tuple[str, ...]) -> bool:
+    """Whether ``path`` is one of the sections :func:`check_config_keys` checks."""
+    if not path:
+        return False
+    top, rest = path[0], path[1:]
+    if top == 'default_hooks':
+        return len(rest) == 1
+    if top in ('custom_hooks', 'param_scheduler', 'val_evaluator', 'test_evaluator'):
+        return len(rest) <= 1
+    if top in ('randomness', 'env_cfg', 'log_processor'):
+        return not rest
+    if top.endswith('_dataloader'):
+        return rest in ((), ('sampler', ), ('batch_sampler', ))
+    return False
+
+
+def _component_valid_keys(path: Tuple[str, ...], node: Any) -> Optional[List[str]]:
+    """Valid keys of a dict at ``path`` among the sections :func:`check_config_keys` covers,
+    or None when the dict is not checked or its constructor takes any key."""
+    if not isinstance(node, dict) or not _is_component_path(path):
+        return None
+    top = path[0]
+    if top == 'randomness':
+        return sorted(_RANDOMNESS_KEYS)
+    if top == 'env_cfg':
+        return sorted(_ENV_KEYS)
+    names: Optional[Set[str]]
+    if top == 'log_processor':
+        from mmengine.runner import LogProcessor
+        names = init_arg_names(LogProcessor) if 'type' not in node else None
+        if names is None and 'type' in node:
+            cls = _resolve(node['type'], path)
+            names = init_arg_names(cls) if cls is not None else None
+    elif top.endswith('_dataloader') and len(path) == 1:
+        from torch.utils.data import DataLoader
+        names = init_arg_names(DataLoader)
+        names = None if names is None else names | set(_DATALOADER_EXTRA)
+    else:
+        if 'type' not in node:
+            return None
+        cls = _resolve(node['type'], path)
+        if cls is None:
+            return None
+        if any(k.__name__ == 'CheckpointHook' for k in cls.__mro__):
+            names = _named_args(cls) | set(_CHECKPOINT_HOOK_EXTRA)
+        else:
+            names = init_arg_names(cls)
+        if names is not None and top.endswith('_dataloader'):
+            names = names - {'dataset'}  # a sampler's dataset is filled in by the builder
+        if names is not None and top == 'param_scheduler':
+            names = names - {'optimizer'}
+    if names is None:
+        return None
+    return sorted((names - _FILLED_BY_BUILDER) | _ALWAYS_VALID)
+
+
+def _named_args(cls: type) -> Set[str]:
+    """Named constructor arguments of ``cls`` and of every base class it passes
+    ``**kwargs`` to (whether or not a closed constructor ends the chain)."""
+    names: Set[str] = set()
+    for klass in cls.__mro__:
+        if '__init__' not in vars(klass) or klass is object:
+            continue
+        try:
+            params = inspect.signature(vars(klass)['__init__']).parameters.values()
+        except (TypeError, ValueError):
+            continue
+        names |= {p.name for p in params
+                  if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name != 'self'}
+    return names
+
+
+def _where(path: Tuple[str, ...]) -> str:
+    return '.'.join(path) or '<root>'
+
+
+def _variable_uses(cfg: Config, key: str) -> List[str]:
+    """Paths in ``cfg`` (outside the top-level variables) holding the value of variable ``key``."""
+    value = cfg[key]
+    found = []
+    for top in cfg:
+        if top == key or top not in RUNNER_KEYS:
+            continue
+        for path, node in _walk(cfg[top], (top, )):
+            if len(path) > 1 and type(node) is type(value) and node == value:
+                found.append(_where(path))
+    return found
+
+
+def _key_uses(cfg: Config, key: str) -> List[str]:
+    """Paths of the runner's sections whose last component is ``key``."""
+    found = []
+    for top in cfg:
+        if top in RUNNER_KEYS:
+            found += [_where(path) for path, _ in _walk(cfg[top], (top, ))
+                      if len(path) > 1 and path[-1] == key]
+    return found
+
+
+def check_cfg_options(cfg: Config, options: Dict[str, Any], config_path: str = 'the config',
+                      amp: bool = False) -> None:
+    """Reject ``--cfg-options`` that MMEngine would merge without effect.
+
+    1. For each option ``a.b.c=v`` the config is walked along the existing keys. When a key is
+       missing in ``model``, ``train_cfg``, ``val_cfg``, ``test_cfg``, ``optim_wrapper``,
+       ``optim_wrapper.optimizer`` or a section :func:`check_config_keys` covers, it must be a
+       constructor argument of the class that level builds. Keys below a new key are not
+       checked (components nested in ``model`` reject unknown arguments when built, see
+       :func:`explain_build_errors`).
+    2. A top-level variable of the config file (a key the runner does not read, e.g.
+       ``split``, ``data_root``, ``max_iters``) was substituted where it is used when the file
+       was read: overriding it would change nothing, so it is refused, naming the keys that
+       hold its value. A new top-level key that nothing reads (``labeled_ratio=0.5`` where the
+       ratio lives in the datasets) is refused too, naming the keys of that name.
+
+    Args:
+        cfg (Config): The config before merging.
+        options (dict): Parsed ``--cfg-options``.
+        config_path (str): Config file name for the message.
+        amp (bool): ``--amp`` was given (``AmpOptimWrapper`` arguments are valid).
+
+    Raises:
+        ConfigKeyError: naming the option, the missing key, the closest valid key and the
+            valid keys; or the variable and where to set it instead.
+    """
+    for option in options or {}:
+        parts = str(option).split('.')
+        if parts[0] not in cfg and parts[0] not in RUNNER_KEYS:
+            uses = _key_uses(cfg, parts[0])
+            close = closest_key(parts[0], [k for k in cfg if k in RUNNER_KEYS])
+            hint = (f' The key exists deeper: {", ".join(uses[:8])}; override those, e.g. '
+                    f'--cfg-options {uses[0]}=...' if uses else
+                    f" Did you mean '{close}'?" if close else '')
+            raise ConfigKeyError(
+                f"--cfg-options {option}: '{parts[0]}' is not a key of {config_path}, and "
+                'nothing reads a new top-level key: MMEngine would add it without a word and '
+                f'the run would ignore it.{hint}')
+        if parts[0] not in cfg:
+            continue
+        if parts[0] not in RUNNER_KEYS:
+            uses = _variable_uses(cfg, parts[0])
+            where = (f' Its value {cfg[parts[0]]!r} was copied into: {", ".join(uses[:8])}'
+                     f'{" ..." if len(uses) > 8 else ""}; override those keys instead, e.g. '
+                     f'--cfg-options {uses[0]}=...' if uses else
+                     ' Override the keys that use it instead.')
+            raise ConfigKeyError(
+                f"--cfg-options {option}: '{parts[0]}' is a variable of {config_path}, "
+                'substituted into the sections that use it when the file was read; overriding '
+                f'it afterwards changes nothing, so the run would silently keep the old value.'
+                f'{where} (or edit the variable in a config that inherits {config_path}).')
+        node: Any = cfg[parts[0]]
+        path: Tuple[str, ...] = (parts[0], )
+        for part in parts[1:]:
+            if isinstance(node, (list, tuple)):
+                if not part.isdigit() or int(part) >= len(node):
+                    break
+                node, path = node[int(part)], path + (part, )
+                continue
+            if not isinstance(node, dict):
+                break
+            if part in node:
+                node, path = node[part], path + (part, )
+                continue
+            valid = _section_valid_keys(path, node, amp)
+            if valid is not None and part not in valid:
+                where = '.'.join(path)
+                close = closest_key(part, valid)
+                hint = f" Did you mean '{where}.{close}'?" if close else ''
+                built = node.get('type', where) if isinstance(node, dict) else where
+                raise ConfigKeyError(
+                    f"--cfg-options {option}: '{part}' is not a key of {where} in {config_path} "
+                    f'and not an argument of {built}; MMEngine would add it without a word '
+                    f'and the run would ignore it or fail later.{hint} Valid keys of {where}: '
+                    f'{_public(valid)}.')
+            break
+
+
+def check_config_keys(cfg: Config, config_path: str = 'the config', amp: bool = False) -> None:
+    """Check the keys of the merged config's hooks, evaluators, schedulers, loops, optimizer,
+    data loaders, samplers, ``randomness``, ``env_cfg`` and ``log_processor``.
+
+    A key is valid if the constructor the section builds takes it (``**kwargs`` followed up
+    the MRO; a constructor that takes any key is not checked). ``CheckpointHook`` also takes
+    the arguments it forwards to ``Runner.save_checkpoint``; a data loader takes torch
+    ``DataLoader``'s arguments plus ``dataset``, ``sampler``, ``batch_sampler``,
+    ``collate_fn`` and ``worker_init_fn``.
+
+    Args:
+        cfg (Config): The merged config.
+        config_path (str): Config file name for the message.
+        amp (bool): ``--amp`` was given (``AmpOptimWrapper`` arguments are valid).
+
+    Raises:
+        ConfigKeyError: naming every wrong key with its path, the closest valid key and the
+            valid keys.
+    """
+    problems = []
+    for top in cfg:
+        if top not in RUNNER_KEYS:
+            continue
+        for path, node in _walk(cfg[top], (top, )):
+            if not isinstance(node, dict):
+                continue
+            if path in (('train_cfg', ), ('val_cfg', ), ('test_cfg', ), ('optim_wrapper', ),
+                        ('optim_wrapper', 'optimizer')):
+                valid = _section_valid_keys(path, node, amp=amp, existing_valid=False)
+            else:
+                valid = _component_valid_keys(path, node)
+            if valid is None:
+                continue
+            for key in node:
+                if key in valid:
+                    continue
+                close = closest_key(key, valid)
+                hint = f" Did you mean '{_where(path)}.{close}'?" if close else ''
+                built = node.get('type', _where(path))
+                problems.append(f"{_where(path)} has the key '{key}', which {built} does not "
+                                f'take.{hint} Valid keys: {_public(valid)}.')
+    if problems:
+        raise ConfigKeyError(
+            f'{config_path}: ' + ' '.join(problems) + ' The run would ignore the key or fail '
+            'later (e.g. at the first checkpoint); fix it in the config or in --cfg-options.')
+
+
+def explain_unexpected_argument(err: TypeError, cfg: Config,
+                                config_path: str = 'the config') -> Optional[str]:
+    """Message naming the config path of ``X.__init__() got an unexpected keyword argument 'k'``.
+
+    The config is searched for dicts with a ``type`` whose class has ``X`` in its MRO and that
+    hold the key ``k``. Returns None when the error does not come from such a dict.
+    """
+    match = _UNEXPECTED_KWARG.search(str(err))
+    if match is None:
+        return None
+    owner, key = match.group(1), match.group(2)
+    found = []
+    for path, node in _walk(cfg.to_dict() if isinstance(cfg, Config) else cfg):
+        if not isinstance(node, dict) or key not in node or 'type' not in node:
+            continue
+        cls = _resolve(node['type'], path)
+        if cls is None or owner not in {k.__name__ for k in cls.__mro__}:
+            continue
+        names = init_arg_names(cls)
+        valid = sorted((names - _FILLED_BY_BUILDER) | _ALWAYS_VALID) if names else None
+        found.append((path, cls, valid))
+    if not found:
+        return None
+    lines = []
+    for path, cls, valid in found:
+        where = '.'.join(path) or '<root>'
+        close = closest_key(key, valid) if valid else None
+        text = (f"{where} (type='{cls.__name__}') has the key '{key}', which {cls.__name__} "
+                'does not take.')
+        if close:
+            text += f" Did you mean '{where}.{close}'?"
+        if valid:
+            text += f' Valid keys: {_public(valid)}.'
+        lines.append(text)
+    return (' '.join(lines) + f' Remove or rename the key in {config_path} or in --cfg-options. '
+            f'(Python said: {err})')
+
+
+def _public(keys: List[str]) -> List[str]:
+    """Keys worth listing to a user (not ``_delete_`` / ``_scope_``)."""
+    return [k for k in keys if not k.startswith('_')]
+
+
+def _walk(node: Any, path: Tuple[str, ...] = ()) -> Iterator[Tuple[Tuple[str, ...], Any]]:
+    yield path, node
+    if isinstance(node, dict):
+        for k, v in node.items():
+            yield from _walk(v, path + (str(k), ))
+    elif isinstance(node, (list, tuple)):
+        for i, v in enumerate(node):
+            yield from _walk(v, path + (str(i), ))
+
+
+@contextlib.contextmanager
+def explain_build_errors(cfg: Config, config_path: str = 'the config') -> Iterator[None]:
+    """Re-raise a constructor's "unexpected keyword argument" ``TypeError`` with the config path
+    of the offending key (see :func:`explain_unexpected_argument`); other errors pass."""
+    try:
+        yield
+    except TypeError as err:
+        message = explain_unexpected_argument(err, cfg, config_path)
+        if message is None:
+            raise
+        raise TypeError(message) from err
+
+
+_FLOAT32_MAX = 3.4028234663852886e38
+
+
+def check_config_values(cfg: Config, config_path: str = 'the config') -> None:
+    """Refuse values that make MMEngine or torch fail later with a message that names
+    neither the key nor the fix.
+
+    - ``*_dataloader``: ``persistent_workers=True`` with ``num_workers=0`` (torch:
+      "persistent_workers option needs num_workers > 0").
+    - ``optim_wrapper.optimizer.lr``: a number that is finite, > 0 and within float32 range
+      (parameters are float32; ``lr=1e39`` overflows to inf in the first update).
+    - ``param_scheduler``: every iteration-based phase has ``begin < end`` (MMEngine: "end
+      should be larger than begin").
+
+    Raises:
+        ValueError: naming the key(s), the value(s) and what to set.
+    """
+    for name in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        loader = cfg.get(name)
+        if isinstance(loader, dict) and loader.get('persistent_workers') and \
+                loader.get('num_workers', 0) == 0:
+            raise ValueError(
+                f'{config_path}: {name}.persistent_workers=True needs worker processes, but '
+                f'{name}.num_workers=0. Set {name}.persistent_workers=False (e.g. --cfg-options '
+                f'{name}.num_workers=0 {name}.persistent_workers=False), or num_workers >= 1.')
+    optimizer = (cfg.get('optim_wrapper') or {}).get('optimizer')
+    if isinstance(optimizer, dict) and 'lr' in optimizer:
+        lr = optimizer['lr']
+        if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not \
+                (0 < lr <= _FLOAT32_MAX):
+            raise ValueError(
+                f'{config_path}: optim_wrapper.optimizer.lr={lr!r} must be a number in '
+                f'(0, {_FLOAT32_MAX:.3g}] (parameters are float32: a larger step overflows to '
+                'inf and the first update destroys the weights). Typical values are 1e-4 to '
+                '1e-1.')
+    max_iters = (cfg.get('train_cfg') or {}).get('max_iters')
+    schedulers = cfg.get('param_scheduler') or []
+    schedulers = [schedulers] if isinstance(schedulers, dict) else schedulers
+    for i, item in enumerate(schedulers):
+        if not isinstance(item, dict) or item.get('by_epoch', True):
+            continue
+        begin, end = item.get('begin', 0), item.get('end', max_iters)
+        where = f'param_scheduler.{i}' if len(schedulers) > 1 else 'param_scheduler'
+        if isinstance(begin, int) and isinstance(end, int) and end <= begin:
+            raise ValueError(
+                f'{config_path}: {where} ({item.get("type")}) has begin={begin} >= end={end}. '
+                f'Set {where}.begin < {where}.end; to shorten a run, set only '
+                'train_cfg.max_iters=N: tools/train.py then rescales every phase of '
+                'param_scheduler to N iterations.')
