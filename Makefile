@@ -22,5 +22,7 @@ lint: install
 demo: install
 	PYTHON=$(PYTHON) bash tools/quickstart.sh
 
+# Removes what `make demo` and the README examples write (training runs, generated SynthCity,
+# example outputs); the installed .venv stays.
 clean:
-	rm -rf work_dirs data/synthcity_demo
+	rm -rf work_dirs data/synthcity out vis m.onnx m.json

@@ -26,7 +26,7 @@ size of the prediction (the image's original size).
 Example (the checkpoint shipped in ``checkpoints/``, see ``docs/model_zoo.md``; a model you
 trained with ``make demo`` is ``work_dirs/ccam_r18_synthcity/iter_1000.pth``)::
 
-    python demo/image_demo.py demo/synthcity_val_000000.png \
+    python demo/image_demo.py demo/synthcity_val.png \
         configs/ccam/ccam_r18_synthcity.py checkpoints/ccam_r18_synthcity.pth \
         --out-dir out --point-cloud
 

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # The demo main job: generate SynthCity, train the demo config on it, evaluate, print the table.
+# Writes $WORK_DIR/iter_1000.pth (the checkpoint of the last iteration) and $WORK_DIR/metrics.json.
 #   bash tools/quickstart.sh            (after `make install`; `make demo` does both)
 # Environment: PYTHON, DATA (default data/synthcity), WORK_DIR, CONFIG, NUM_TRAIN, NUM_VAL, SEED.
 set -euo pipefail
@@ -30,3 +31,5 @@ echo "== evaluating $ckpt"
 "$PYTHON" tools/test.py "$CONFIG" "$ckpt" --work-dir "$WORK_DIR" --out "$WORK_DIR/metrics.json" \
   --cfg-options "test_dataloader.dataset.data_root=$DATA"
 echo "== done in $(( $(date +%s) - start )) s (train + test); metrics in $WORK_DIR/metrics.json"
+echo "== checkpoint: $ckpt (validation curve: $WORK_DIR/<timestamp>/vis_data/scalars.json)"
+echo "== try it: $PYTHON demo/image_demo.py demo/synthcity_val.png $CONFIG $ckpt --out-dir out --point-cloud"
