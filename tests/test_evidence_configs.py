@@ -118,3 +118,27 @@ def test_every_protocol_arm_resolves_to_the_test_bed():
     shift = dict(o.split('=', 1) for o in proto['eval_splits']['test_shift'])
     assert set(shift.values()) == {'leftImg8bit/test_shift', 'gtFine/test_shift',
                                    'disparity/test_shift', 'camera/test_shift'}
+
+
+@pytest.mark.parametrize('child,key,value', [
+    ('semi_r18_1-8_no-mix', 'affine_mix', None),
+    ('semi_r18_1-8_depthmix', 'affine_mix.warp', False),
+])
+def test_semi_mix_arms_change_only_the_mix(child, key, value):
+    a, b = load(child).to_dict(), load('semi_r18_1-8').to_dict()
+    diff = [k for k in _diff(a, b) if k not in IGNORED]
+    assert diff == [f'model.semi_train_cfg.{key}']
+    node = a['model']['semi_train_cfg']
+    for part in key.split('.'):
+        node = node[part]
+    assert node is value
+
+
+def test_semi_arm_keeps_its_base_pipelines():
+    base = Config.fromfile(osp.join(ROOT, 'configs', 'ccam', 'ccam_r18_synthcity_semi.py'))
+    ours = load('semi_r18_1-8')
+    for d_base, d in zip(base.train_dataloader.dataset.datasets,
+                         ours.train_dataloader.dataset.datasets):
+        assert {k: v for k, v in d.items() if k != 'data_root'} == \
+            {k: v for k, v in d_base.items() if k != 'data_root'}
+    assert ours.model == base.model
