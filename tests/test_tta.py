@@ -183,10 +183,12 @@ def test_test_py_tta_on_tiny_synthcity(tmp_path):
     results = {}
     for tta in (False, True):
         out = tmp_path / f'metrics_{tta}.json'
-        run([osp.join(ROOT, 'tools', 'test.py'), config, ckpt, '--work-dir',
-             str(tmp_path / f'work_{tta}'), '--out', str(out), *(['--tta'] if tta else []),
-             *common], tmp_path)
+        stdout = run([osp.join(ROOT, 'tools', 'test.py'), config, ckpt, '--work-dir',
+                      str(tmp_path / f'work_{tta}'), '--out', str(out),
+                      *(['--tta'] if tta else []), *common], tmp_path)
         results[tta] = json.loads(out.read_text())
+        # EvalProgressHook: a progress line per image (2 images) with an ETA
+        assert 'test 1/2 (50%), elapsed' in stdout and 'test 2/2 (100%)' in stdout
     for key in ('mIoU', 'abs_rel'):
         assert key in results[True]
     assert results[True]['abs_rel'] != results[False]['abs_rel']

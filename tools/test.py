@@ -58,6 +58,8 @@ def main() -> None:
         raise FileNotFoundError(f'Checkpoint {args.checkpoint!r} does not exist.')
     cfg = load_config(args)
     cfg.load_from = args.checkpoint
+    # About 10 progress lines with an ETA (the LoggerHook logs every 50 images only).
+    cfg.custom_hooks = list(cfg.get('custom_hooks') or []) + [dict(type='EvalProgressHook')]
     if args.tta:
         cfg = tta_config(cfg)
     if args.show_dir:

@@ -78,7 +78,7 @@ from mmengine.dist import master_only
 from mmengine.fileio import LocalBackend, get_file_backend
 from mmengine.hooks import Hook
 from mmengine.logging import HistoryBuffer
-from mmengine.model import is_model_wrapper
+from mmengine.model import BaseTTAModel, is_model_wrapper
 from mmengine.runner import Runner
 from mmengine.runner.checkpoint import _load_checkpoint, _load_checkpoint_to_model
 from mmseg.registry import RUNNERS
@@ -338,7 +338,10 @@ class AtomicCheckpointRunner(Runner):
             ckpt_state = checkpoint.get('state_dict', checkpoint)
             for pattern, repl in revise_keys:
                 ckpt_state = {re.sub(pattern, repl, k): v for k, v in ckpt_state.items()}
-            report = checkpoint_key_mismatch(model.state_dict(), ckpt_state)
+            # A TTA model (tools/test.py --tta) holds the segmentor in `.module`; MMEngine's
+            # loading unwraps it the same way, so its keys are the segmentor's.
+            target = model.module if isinstance(model, BaseTTAModel) else model
+            report = checkpoint_key_mismatch(target.state_dict(), ckpt_state)
             checkpoint = _load_checkpoint_to_model(model, checkpoint, strict,
                                                    revise_keys=revise_keys)
             self._check_mismatch(report, policy)
