@@ -9,7 +9,7 @@ from mmseg_ccam.models.utils import cross_channel_attention
 
 
 def reference(x_s, x_d, gamma_s, gamma_d):
-    """DESIGN.md section 2 written with einsum in float64."""
+    """docs/method.md, "Cross-channel attention", written with einsum in float64."""
     b, c, h, w = x_s.shape
     n = h * w
     xs = x_s.double().reshape(b, c, n)

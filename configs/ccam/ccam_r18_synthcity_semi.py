@@ -2,14 +2,16 @@
 # from the sorted frame list), the rest unlabeled for segmentation (depth ground truth kept).
 # Batches hold 2 labeled + 2 unlabeled samples; the EMA teacher is evaluated. Same layout as
 # ccam_r50_cityscapes_semi-1-8.py.
-_base_ = ['./ccam_r18_synthcity.py', '../_base_/semi/mean_teacher.py']
+# From scratch in a few hundred iterations: the SynthCity mean-teacher settings (their reason is
+# written in that file).
+_base_ = ['./ccam_r18_synthcity.py', '../_base_/semi/mean_teacher_synthcity.py']
 
 # The split, defined once: both subsets below are drawn from it (the sampler refuses subsets
 # that share frames).
 split = dict(labeled_ratio=0.125, split_seed=0)
 
 # Labeled frames: the supervised pipeline. Unlabeled frames: geometric augmentation only; the
-# model applies its strong photometric augmentation (ColorAug) to them itself.
+# model applies its strong photometric augmentation (semi_train_cfg.strong_aug) itself.
 labeled_pipeline = [
     _base_.pack_inputs if t['type'] == 'PackSegInputs' else t for t in _base_.train_pipeline
 ]

@@ -9,7 +9,7 @@ _base_ = ['./ccam_r50_cityscapes.py', '../_base_/semi/mean_teacher.py']
 split = dict(num_labeled=372, split_seed=0)
 
 # Labeled frames: the supervised pipeline. Unlabeled frames: geometric augmentation only; the
-# model applies its strong photometric augmentation (ColorAug) to them itself.
+# model applies its strong photometric augmentation (semi_train_cfg.strong_aug) itself.
 labeled_pipeline = [
     _base_.pack_inputs if t['type'] == 'PackSegInputs' else t for t in _base_.train_pipeline
 ]

@@ -7,11 +7,12 @@ One algorithm, two forms that share the same index arithmetic:
 * torch (batches on any device, ``B x C x H x W`` images): :func:`sample_affine_params_batch`,
   :func:`affine_mix_batch`.
 
-Geometry (see DESIGN.md §4). The partner ``B`` is flipped horizontally (optional), zoomed by
-``s`` about the image centre and then translated by ``(tx, ty)`` pixels. A zoom about another
-centre is the same map with another translation, so a random translation already gives a
-random zoom centre. The warp is computed as an inverse map from each output pixel ``(x, y)``
-(pixel centres at integer coordinates) to a source position ``(u, v)`` in ``B``::
+Geometry (docs/method.md, "AffineMix"). The partner ``B`` is flipped horizontally (optional),
+zoomed by ``s`` about the image centre and then translated by ``(tx, ty)`` pixels. A zoom
+about another centre is the same map with another translation, so a random translation
+already gives a random zoom centre. The warp is computed as an inverse map from each output
+pixel ``(x, y)`` (pixel centres at integer coordinates) to a source position ``(u, v)`` in
+``B``::
 
     cx, cy = (W - 1) / 2, (H - 1) / 2
     u = (x - tx - cx) / s + cx        v = (y - ty - cy) / s + cy

@@ -1,4 +1,4 @@
-"""ColorAug core: an independent photometric change per semantic class (DESIGN.md §5).
+"""ColorAug core: an independent photometric change per semantic class (docs/method.md, "ColorAug").
 
 One algorithm, two forms with the same per-pixel formulas:
 

@@ -13,7 +13,9 @@ from mmseg_ccam.augmentation.affine_mix import AffineParams, affine_mix, sample_
 
 @TRANSFORMS.register_module()
 class AffineMix(BaseTransform):
-    """Paste an affinely moved partner sample where it is nearer than this one (DESIGN.md §4).
+    """Paste an affinely moved partner sample where it is nearer than this one.
+
+    See docs/method.md, "AffineMix".
 
     The partner is flipped (``flip_prob``), zoomed about the image centre by
     ``s ~ U(scale_range)`` (its depth divided by ``s``) and translated by up to

@@ -15,7 +15,7 @@ Range = Union[float, Tuple[float, float]]
 
 @TRANSFORMS.register_module()
 class ColorAug(BaseTransform):
-    """Independent photometric change per semantic class (DESIGN.md §5).
+    """Independent photometric change per semantic class (docs/method.md, "ColorAug").
 
     Each class present in ``results[guide_key]`` (``ignore_index`` excluded) is selected with
     probability ``prob``; its pixels get their own random brightness, contrast (about the

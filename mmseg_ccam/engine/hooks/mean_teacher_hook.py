@@ -1,4 +1,7 @@
-"""Mean-teacher EMA update of ``model.teacher`` from ``model.student`` (DESIGN §6)."""
+"""Mean-teacher EMA update of ``model.teacher`` from ``model.student``.
+
+See docs/method.md, "Teacher and EMA update".
+"""
 from typing import List, Optional, Sequence, Tuple
 
 import torch

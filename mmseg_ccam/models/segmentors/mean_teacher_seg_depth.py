@@ -1,4 +1,7 @@
-"""Mean-teacher semi-supervised training of a joint segmentation + depth segmentor (DESIGN §6)."""
+"""Mean-teacher semi-supervised training of a joint segmentation + depth segmentor.
+
+See docs/method.md, "Semi-supervised step".
+"""
 import contextlib
 import copy
 import logging
