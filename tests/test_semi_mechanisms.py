@@ -296,3 +296,27 @@ def test_gamma_lr_multiplier_reaches_param_groups(config, base_lr, others):
                 name == 'backbone.stem.0.weight':
             assert g['lr'] == pytest.approx(others[name.split('.')[0]] * base_lr), name
     assert checked == 4  # two levels x (gamma_s, gamma_d)
+
+
+@pytest.mark.parametrize('config', ['configs/ccam/ccam_r18_synthcity_semi.py',
+                                    'configs/ccam/ccam_r50_cityscapes_semi-1-30.py'])
+def test_semi_configs_average_the_diagnostics_over_the_log_window(config):
+    """MMEngine logs non-loss scalars at their last iteration; the semi configs' log processor
+    averages the diagnostics like the losses (a 0/1 alternating share must log 0.5)."""
+    from mmengine.runner import LogProcessor
+    cfg = Config.fromfile(config)
+    proc = LogProcessor(**cfg.log_processor)
+    hub = MessageHub.get_instance(f'semi_log_window_{config}')
+    for i in range(10):
+        hub.update_scalar('train/unsup.share_above_tau', float(i % 2))
+        hub.update_scalar('train/ccam.gamma_s.l0', float(i))
+        hub.update_scalar('train/sup.decode.acc_seg', float(i))
+        hub.update_scalar('train/lr', 0.1)
+        hub.update_scalar('train/time', 1.0)
+        hub.update_scalar('train/data_time', 0.1)
+    runner = SimpleNamespace(message_hub=hub, iter=9, max_iters=100, train_loop=SimpleNamespace(
+        max_iters=100), optim_wrapper=None, logger=None)
+    tag = proc._collect_scalars(copy.deepcopy(proc.custom_cfg), runner, 'train')
+    assert tag['unsup.share_above_tau'] == pytest.approx(0.5)
+    assert tag['ccam.gamma_s.l0'] == pytest.approx(4.5)
+    assert tag['sup.decode.acc_seg'] == 9.0  # other metrics: last value, as before

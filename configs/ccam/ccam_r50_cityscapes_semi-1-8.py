@@ -31,3 +31,5 @@ model = dict(
     data_preprocessor=_base_.model.data_preprocessor,
     semi_train_cfg=_base_.semi_train_cfg,
     semi_test_cfg=_base_.semi_test_cfg)
+# Average the step's diagnostics over the log window like the losses.
+log_processor = dict(mean_pattern=_base_.diagnostics_mean_pattern)

@@ -37,6 +37,13 @@ semi_test_cfg = dict(eval_model='teacher')
 # momentum is the student's weight (MMEngine / MMDetection meaning): teacher weight 0.99.
 # update_buffers averages the BN statistics with the weights instead of copying the student's.
 custom_hooks = [dict(type='MeanTeacherHook', momentum=0.01, interval=1, update_buffers=True)]
+# The diagnostics of the step (unsup.share_above_tau, unsup.teacher_conf, unsup.pasted_frac,
+# unsup.seg_weight, ccam.gamma_*, ccam.entropy_*) are to be averaged over the log window like the
+# losses (MMEngine shows other non-loss scalars at their last iteration only). The configs that
+# inherit this file set `log_processor = dict(mean_pattern=_base_.diagnostics_mean_pattern)`
+# (a base file cannot: mmseg's default_runtime.py already defines log_processor).
+diagnostics_mean_pattern = (r'.*(loss|time|data_time|grad_norm|share_above_tau|teacher_conf|'
+                            r'pasted_frac|seg_weight|gamma_|entropy_).*')
 # Labeled frames carry `has_seg_label=True`; the model splits each batch with it.
 pack_inputs = dict(
     type='PackSegInputs',
