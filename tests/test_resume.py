@@ -71,6 +71,7 @@ def options(mode: str, data: str) -> dict:
                      if mode == 'semi' else ['model.data_preprocessor'])
     for preprocessor in preprocessors:
         opts[f'{preprocessor}.size'] = (64, 64)
+    opts['val_dataloader.dataset.pipeline.1.scale'] = (128, 64)  # Resize
     if mode == 'sup':
         opts['train_dataloader.batch_size'] = 2
     return opts

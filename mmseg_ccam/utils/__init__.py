@@ -1,6 +1,6 @@
 """Bottom layer of the package: shared exceptions, config checks and start-up helpers.
 
-Nothing here imports ``mmseg_ccam.models``, ``datasets`` or ``engine``; they import from here.
+Nothing here imports the package's models, datasets or engine; they import from here.
 """
 from .config_check import ConfigKeyError, check_cfg_keys, closest_key
 from .dist_cpu import init_cpu_distributed

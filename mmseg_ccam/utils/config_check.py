@@ -317,7 +317,8 @@ def _where(path: Tuple[str, ...]) -> str:
 
 
 def _variable_uses(cfg: Config, key: str) -> List[str]:
-    """Paths in ``cfg`` (outside the top-level variables) holding the value of variable ``key``."""
+    """Paths in the runner's sections holding the value of variable ``key``: equal values,
+    or, for a dict variable unpacked into dicts (``dict(subset, **split)``), its keys there."""
     value = cfg[key]
     found = []
     for top in cfg:
@@ -326,6 +327,9 @@ def _variable_uses(cfg: Config, key: str) -> List[str]:
         for path, node in _walk(cfg[top], (top, )):
             if len(path) > 1 and type(node) is type(value) and node == value:
                 found.append(_where(path))
+            elif isinstance(value, dict) and value and isinstance(node, dict) and all(
+                    k in node and node[k] == v for k, v in value.items()):
+                found += [_where(path + (str(k), )) for k in value]
     return found
 
 

@@ -46,11 +46,16 @@ def _describe(dataset) -> str:
 
 def _frames(dataset) -> Optional[Set[str]]:
     """Image paths of a dataset's frames (None if it does not list them)."""
-    data_list = getattr(dataset, 'data_list', None)
-    if data_list is None or not getattr(dataset, '_fully_initialized', True):
+    if not hasattr(dataset, 'get_data_info'):
         return None
-    paths = {info.get('img_path') for info in data_list if isinstance(info, dict)}
-    return {p for p in paths if p} or None
+    # get_data_info, not data_list: MMEngine empties data_list once it serialises the infos.
+    paths = set()
+    for idx in range(len(dataset)):
+        info = dataset.get_data_info(idx)
+        if not isinstance(info, dict) or not info.get('img_path'):
+            return None
+        paths.add(info['img_path'])
+    return paths
 
 
 def check_disjoint_subsets(datasets: Sequence) -> None:
