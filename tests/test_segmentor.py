@@ -276,6 +276,7 @@ def test_train_and_val_step_through_data_preprocessor():
     # beyond max_depth).
     pre = 'SegDepthDataPreProcessor' if 'SegDepthDataPreProcessor' in MODELS else \
         'SegDataPreProcessor'
+    torch.manual_seed(0)
     cfg = tiny_cfg()
     cfg['data_preprocessor'] = dict(cfg['data_preprocessor'], type=pre, size_divisor=32)
     model = build_model(cfg)
