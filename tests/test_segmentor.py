@@ -1,6 +1,5 @@
 """SegDepthEncoderDecoder: losses of both tasks, missing labels, predict, slide, training."""
 import copy
-import time
 
 import pytest
 import torch
@@ -337,9 +336,10 @@ def test_r50_reference_model_params_and_forward():
     assert n['ccam'] - n['base'] == 4  # 2 scalars x 2 levels
     del models['base']
     ccam = models['ccam'].eval()
-    start = time.time()
+    torch.manual_seed(0)
     with torch.no_grad():
         out = ccam(torch.randn(1, 3, 256, 512), mode='tensor')
     assert out['seg'].shape == (1, 19, 64, 128) and out['depth'].shape == (1, 1, 64, 128)
     assert out['depth'].min() >= 0.1 and out['depth'].max() <= 80.0
-    assert time.time() - start < 60
+    # (speed is measured by tools/analysis_tools/benchmark.py, not asserted here: a wall-clock
+    # bound fails on a loaded machine)
