@@ -1,4 +1,5 @@
 """Evidence configs: the test bed they point at, and exactly one change per comparison."""
+import functools
 import os.path as osp
 from glob import glob
 
@@ -9,8 +10,14 @@ ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 EVIDENCE = osp.join(ROOT, 'configs', 'evidence')
 
 
-def load(name):
+@functools.cache
+def _load(name):
     return Config.fromfile(osp.join(EVIDENCE, f'{name}.py'))
+
+
+def load(name):
+    """A copy of the (cached) parsed config: tests may not see each other's changes."""
+    return Config(_load(name).to_dict())
 
 
 def _train_datasets(cfg):
