@@ -309,3 +309,18 @@ def test_shipped_protocol_names_existing_configs():
     for name, arm in proto['arms'].items():
         assert osp.isfile(osp.join(ROOT, arm['config'])), name
     assert all(len(a['seeds']) >= 3 for a in proto['arms'].values())
+
+
+def test_pairs_from_different_code_versions_are_flagged(tmp_path):
+    path = _protocol(tmp_path)
+    for s in range(2):
+        for arm, v in (('a', 50.0), ('b', 60.0 + s)):
+            _write_run(tmp_path, arm, s, {'mIoU': v})
+    rec = tmp_path / 'runs' / 'b' / 'seed1.json'
+    data = json.loads(rec.read_text())
+    data['code'] = 'abc1234'
+    rec.write_text(json.dumps(data))
+    md = ab.run_protocol(str(path), report_only=True)
+    row = next(line for line in md.splitlines() if line.startswith('| b vs a | test | mIoU |'))
+    assert row.endswith('| supported (mixed code versions) |')
+    assert 'Mixed code versions in the pairs of mIoU: None, abc1234' in md
