@@ -46,16 +46,18 @@ from mmengine.config import DictAction
 from mmengine.structures import PixelData
 
 from mmseg_ccam.apis import (
-    CITYSCAPES_CAMERA,
-    CameraParams,
-    depth_to_disparity_png,
     depth_to_points,
     inference_model,
     init_model,
-    load_camera_json,
     write_ply,
 )
 from mmseg_ccam.apis.inference import read_image
+from mmseg_ccam.datasets.cityscapes_geometry import (
+    CITYSCAPES_CAMERA,
+    CameraParams,
+    depth_to_disparity_png,
+    load_camera_json,
+)
 from mmseg_ccam.visualization import (
     NO_DEPTH_CLASSES,
     SegDepthLocalVisualizer,
@@ -170,7 +172,7 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, str]:
         camera = camera_for_image(args.camera, args.camera_size, width, height)
         written['disparity'] = osp.join(args.out_dir, f'{name}_disparity.png')
         cv2.imwrite(written['disparity'],
-                    depth_to_disparity_png(depth, camera.baseline, camera.fx))
+                    depth_to_disparity_png(depth, baseline=camera.baseline, fx=camera.fx))
 
         if args.point_cloud:
             valid = np.isfinite(depth) & (depth > 0)

@@ -7,15 +7,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mmseg_ccam.apis import (
+from mmseg_ccam.apis import depth_to_points, write_ply
+from mmseg_ccam.datasets.cityscapes_geometry import (
     CITYSCAPES_CAMERA,
     CameraParams,
     depth_to_disparity_png,
-    depth_to_points,
+    disparity_png_to_depth,
     load_camera_json,
-    write_ply,
 )
-from mmseg_ccam.datasets.transforms.loading import disparity_to_depth
 
 
 def read_ply(path):
@@ -108,7 +107,7 @@ def test_write_ply_without_colours_and_bad_input(tmp_path):
 def test_disparity_png_decodes_back_within_rounding():
     baseline, fx = 0.209313, 1131.26  # Cityscapes camera at 1024 px width
     depth = np.array([[2.0, 5.0, 10.0, 33.3], [79.9, 0.0, np.nan, 400.0]], np.float32)
-    png = depth_to_disparity_png(depth, baseline, fx)
+    png = depth_to_disparity_png(depth, baseline=baseline, fx=fx)
     assert png.dtype == np.uint16
     # hand-computed: d = b * fx / Z, p = round(256 d) + 1
     assert png[0, 1] == round(256 * baseline * fx / 5.0) + 1 == 12125  # 256 d = 12123.52
@@ -118,14 +117,15 @@ def test_disparity_png_decodes_back_within_rounding():
     d = (png[valid].astype(np.float64) - 1) / 256
     true_d = baseline * fx / depth[valid].astype(np.float64)
     assert np.all(np.abs(d - true_d) <= 0.5 / 256 + 1e-9)
-    loaded = disparity_to_depth(png, baseline, fx, max_depth=None)
+    loaded = disparity_png_to_depth(png, baseline=baseline, fx=fx)
     np.testing.assert_allclose(loaded[valid], depth[valid], rtol=0.5 / 256 / true_d.min() * 1.01)
     assert np.all(loaded[~valid] == 0)
 
 
 def test_disparity_png_file_round_trip_and_saturation(tmp_path):
     depth = np.array([[0.5, 3.0]], np.float32)  # 0.5 m needs p > 65535 at full resolution
-    png = depth_to_disparity_png(depth, CITYSCAPES_CAMERA.baseline, CITYSCAPES_CAMERA.fx)
+    png = depth_to_disparity_png(depth, baseline=CITYSCAPES_CAMERA.baseline,
+                                 fx=CITYSCAPES_CAMERA.fx)
     assert png[0, 0] == 65535
     cv2.imwrite(str(tmp_path / 'disp.png'), png)
     back = cv2.imread(str(tmp_path / 'disp.png'), cv2.IMREAD_UNCHANGED)

@@ -11,11 +11,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from mmseg_ccam.datasets.cityscapes_geometry import depth_to_disparity_png, disparity_png_to_depth
 from mmseg_ccam.datasets.synthcity import (
     CITIES,
     PinholeCamera,
-    depth_to_disparity_png,
-    disparity_png_to_depth,
     frame_paths,
     generate_synthcity,
     label_id_to_train_id_lut,
@@ -249,7 +248,7 @@ def test_culling_does_not_change_the_result(monkeypatch):
 @given(depth=st.floats(0.5, 80.0), width=st.sampled_from([64, 128, 512, 2048]))
 def test_disparity_encoding_round_trip(depth, width):
     fx = 2262.52 * width / 2048
-    p = depth_to_disparity_png(np.array([[depth]]), fx, 0.209313, 80.0)
+    p = depth_to_disparity_png(np.array([[depth]]), baseline=0.209313, fx=fx, max_depth=80.0)
     d_true = 0.209313 * fx / depth
     if round(d_true * 256) == 0:
         assert p[0, 0] == 0      # would decode to infinite depth
@@ -257,17 +256,17 @@ def test_disparity_encoding_round_trip(depth, width):
     if d_true * 256 + 1 > 65535:
         assert p[0, 0] == 65535  # clipped: nearer than uint16 can encode
         return
-    z = disparity_png_to_depth(p, fx, 0.209313)[0, 0]
+    z = disparity_png_to_depth(p, baseline=0.209313, fx=fx)[0, 0]
     d_dec = 0.209313 * fx / z
     assert abs(d_dec - d_true) <= 0.5 / 256 + 1e-5
 
 
 def test_encoding_invalid_values():
     depth = np.array([[0.0, np.inf, 80.5, 10.0]])
-    p = depth_to_disparity_png(depth, 100.0, 0.2, 80.0)
+    p = depth_to_disparity_png(depth, baseline=0.2, fx=100.0, max_depth=80.0)
     assert p.dtype == np.uint16
     assert p.tolist() == [[0, 0, 0, int(round(256 * 0.2 * 100 / 10)) + 1]]
-    assert disparity_png_to_depth(p, 100.0, 0.2)[0, :3].tolist() == [0.0, 0.0, 0.0]
+    assert disparity_png_to_depth(p, baseline=0.2, fx=100.0)[0, :3].tolist() == [0.0, 0.0, 0.0]
 
 
 def test_bad_arguments_name_the_problem(tmp_path):

@@ -1,10 +1,11 @@
+# The camera of the inference APIs (demo, point clouds) is the dataset's one geometry module.
 from ..datasets.cityscapes_geometry import (
     CITYSCAPES_CAMERA,
     CameraParams,
+    depth_to_disparity_png,
     load_camera_json,
     parse_camera,
 )
-from .camera import depth_to_disparity_png
 from .inference import SegDepthResult, build_test_pipeline, inference_model, init_model
 from .point_cloud import depth_to_points, write_ply
 

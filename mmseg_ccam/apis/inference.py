@@ -127,8 +127,7 @@ def init_model(config: Union[str, Path, Config],
     Returns:
         nn.Module: The model in eval mode on ``device``.
     """
-    import mmseg_ccam  # noqa: F401  (registers this package's components)
-
+    # The package's components are registered: importing this module imported mmseg_ccam.
     if isinstance(config, (str, Path)):
         if not osp.isfile(str(config)):
             raise FileNotFoundError(f'Config file {str(config)!r} does not exist.')

@@ -1,6 +1,5 @@
 """SynthCity: a procedural street-scene dataset in the exact Cityscapes layout."""
 from .camera import PinholeCamera, scaled_intrinsics
-from .encoding import depth_to_disparity_png, disparity_png_to_depth
 from .generator import (
     CITIES,
     SynthFrame,
@@ -14,6 +13,6 @@ from .labels import TRAIN_CLASSES, label_id_to_train_id_lut, to_train_ids
 
 __all__ = [
     'generate_synthcity', 'render_frame', 'write_frame', 'frame_paths', 'frame_name',
-    'SynthFrame', 'CITIES', 'PinholeCamera', 'scaled_intrinsics', 'depth_to_disparity_png',
-    'disparity_png_to_depth', 'TRAIN_CLASSES', 'label_id_to_train_id_lut', 'to_train_ids',
+    'SynthFrame', 'CITIES', 'PinholeCamera', 'scaled_intrinsics', 'TRAIN_CLASSES',
+    'label_id_to_train_id_lut', 'to_train_ids',
 ]

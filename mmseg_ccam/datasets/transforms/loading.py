@@ -210,11 +210,3 @@ class LoadOptionalAnnotations(LoadAnnotations):
     def __repr__(self) -> str:
         return (super().__repr__()[:-1] + f', ignore_index={self.ignore_index}, '
                 f'num_classes={self.num_classes})')
-
-
-def disparity_to_depth(disparity: np.ndarray, baseline: float, fx: float,
-                       max_depth: Optional[float] = 80.0) -> np.ndarray:
-    """Old positional name of
-    :func:`mmseg_ccam.datasets.cityscapes_geometry.disparity_png_to_depth`, kept only until its
-    last caller (a test) imports that directly."""
-    return disparity_png_to_depth(disparity, baseline=baseline, fx=fx, max_depth=max_depth)
