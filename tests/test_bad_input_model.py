@@ -5,6 +5,8 @@ from argparse import Namespace
 
 import pytest
 import torch
+from conftest import build_model as build
+from conftest import tiny_seg_depth_cfg
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from mmengine.runner import load_checkpoint
@@ -23,39 +25,11 @@ H, W = 32, 32
 CONFIG = 'configs/ccam/ccam_r18_synthcity.py'
 
 
-@pytest.fixture(scope='module', autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures('one_thread')
 
 
 def segmentor_cfg(**kwargs):
-    norm = dict(type='BN', requires_grad=True)
-    cfg = dict(
-        type='SegDepthEncoderDecoder',
-        data_preprocessor=dict(type='SegDepthDataPreProcessor', mean=[0.0] * 3, std=[255.0] * 3,
-                               pad_val=0, seg_pad_val=255, size=(H, W)),
-        backbone=dict(type='ResNetV1c', depth=18, base_channels=4, stem_channels=4,
-                      num_stages=2, out_indices=(0, 1), dilations=(1, 1), strides=(1, 2),
-                      norm_cfg=norm, style='pytorch', contract_dilation=True),
-        decode_head=dict(type='FCNHead', in_channels=8, in_index=1, channels=4, num_convs=1,
-                         concat_input=False, dropout_ratio=0.0, num_classes=3, norm_cfg=norm,
-                         loss_decode=dict(type='CrossEntropyLoss')),
-        depth_head=dict(type='DepthHead', in_channels=8, in_index=1, channels=4,
-                        dilations=(1, 2), c1_in_channels=4, c1_channels=4, norm_cfg=norm,
-                        min_depth=0.1, max_depth=80.0, loss_decode=dict(type='SiLogLoss')),
-        test_cfg=dict(mode='whole'))
-    cfg.update(kwargs)
-    return cfg
-
-
-def build(cfg, seed=0):
-    torch.manual_seed(seed)
-    model = MODELS.build(cfg)
-    model.init_weights()
-    return model
+    return tiny_seg_depth_cfg(size=(H, W), **kwargs)
 
 
 def semi_cfg(**kwargs):
