@@ -23,6 +23,17 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
+@pytest.fixture(scope='session')
+def tiny_synthcity(tmp_path_factory):
+    """A SynthCity dataset of 3 train and 1 val frames at 64 x 128 (seed 0), generated once per
+    session; tests that change files copy it first."""
+    from mmseg_ccam.datasets.synthcity import generate_synthcity
+    root = tmp_path_factory.mktemp('tiny_synthcity')
+    generate_synthcity(str(root), num_train=3, num_val=1, height=64, width=128, seed=0,
+                       progress=False)
+    return root
+
+
 def _load_tool(relpath: str):
     """Import the script ``tools/<relpath>`` as a module (``tools/`` is not a package)."""
     path = osp.join(ROOT, 'tools', relpath)

@@ -12,13 +12,14 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from conftest import tiny_seg_depth_cfg
 from mmengine.registry import DefaultScope
 from mmseg.registry import DATASETS, MODELS
 from torch.utils.data import ConcatDataset
 
 import mmseg_ccam  # noqa: F401  (registers the dataset and transforms)
 from mmseg_ccam.datasets.samplers.multi_source_sampler import MultiSourceSampler
-from mmseg_ccam.datasets.synthcity import frame_paths, generate_synthcity
+from mmseg_ccam.datasets.synthcity import frame_paths
 from mmseg_ccam.models.segmentors.seg_depth_encoder_decoder import count_samples_without_depth
 
 PREFIX = dict(img_path='leftImg8bit/train', seg_map_path='gtFine/train',
@@ -29,11 +30,8 @@ CHECK_TOOL = 'tools/check_dataset.py'
 
 
 @pytest.fixture(scope='module')
-def synth(tmp_path_factory):
-    root = tmp_path_factory.mktemp('synth')
-    generate_synthcity(str(root), num_train=3, num_val=1, height=64, width=128, seed=0,
-                       progress=False)
-    return root
+def synth(tiny_synthcity):
+    return tiny_synthcity
 
 
 @pytest.fixture
@@ -76,21 +74,8 @@ def expect(err_type, *parts):
 def tiny_segmentor():
     """A 2-stage ResNet-18 at 4 channels with FCN + depth heads (19 classes), in eval mode so
     that each sample's prediction does not depend on the batch (BN running statistics)."""
-    norm = dict(type='BN', requires_grad=True)
-    cfg = dict(
-        type='SegDepthEncoderDecoder',
-        data_preprocessor=dict(type='SegDepthDataPreProcessor', mean=[0.0] * 3, std=[255.0] * 3,
-                               bgr_to_rgb=True, pad_val=0, seg_pad_val=255, size=(64, 128)),
-        backbone=dict(type='ResNetV1c', depth=18, base_channels=4, stem_channels=4,
-                      num_stages=2, out_indices=(0, 1), dilations=(1, 1), strides=(1, 2),
-                      norm_cfg=norm, style='pytorch', contract_dilation=True),
-        decode_head=dict(type='FCNHead', in_channels=8, in_index=1, channels=4, num_convs=1,
-                         concat_input=False, dropout_ratio=0.0, num_classes=19, norm_cfg=norm,
-                         loss_decode=dict(type='CrossEntropyLoss')),
-        depth_head=dict(type='DepthHead', in_channels=8, in_index=1, channels=4,
-                        dilations=(1, 2), c1_in_channels=4, c1_channels=4, norm_cfg=norm,
-                        min_depth=0.1, max_depth=80.0, loss_decode=dict(type='SiLogLoss')),
-        test_cfg=dict(mode='whole'))
+    cfg = tiny_seg_depth_cfg(size=(64, 128), num_classes=19)
+    cfg['data_preprocessor']['bgr_to_rgb'] = True
     torch.manual_seed(0)
     with DefaultScope.overwrite_default_scope('mmseg'):
         model = MODELS.build(cfg)

@@ -1,5 +1,4 @@
 """Tests of tools/check_dataset.py on a tiny SynthCity copy."""
-import importlib.util
 import os
 import os.path as osp
 import shutil
@@ -8,21 +7,18 @@ import cv2
 import numpy as np
 import pytest
 
-from mmseg_ccam.datasets.synthcity import frame_paths, generate_synthcity
+from mmseg_ccam.datasets.synthcity import frame_paths
 from mmseg_ccam.datasets.transforms.loading import LoadCityscapesDepth
-
-TOOL = osp.join(osp.dirname(__file__), '..', 'tools', 'check_dataset.py')
-spec = importlib.util.spec_from_file_location('check_dataset', TOOL)
-check_dataset = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(check_dataset)
 
 
 @pytest.fixture(scope='module')
-def synth(tmp_path_factory):
-    root = tmp_path_factory.mktemp('synth')
-    generate_synthcity(str(root), num_train=3, num_val=1, height=64, width=128, seed=0,
-                       progress=False)
-    return root
+def check_dataset(load_tool):
+    return load_tool('check_dataset.py')
+
+
+@pytest.fixture(scope='module')
+def synth(tiny_synthcity):
+    return tiny_synthcity
 
 
 def frames(root, split):
@@ -34,13 +30,13 @@ def frames(root, split):
     return out
 
 
-def test_clean_dataset_exits_zero(synth, capsys):
+def test_clean_dataset_exits_zero(synth, capsys, check_dataset):
     assert check_dataset.main([str(synth)]) == 0
     out = capsys.readouterr().out
     assert 'Checked 4 frame(s)' in out and '0 problem(s)' in out
 
 
-def test_lists_exactly_the_bad_files(synth, tmp_path, capsys):
+def test_lists_exactly_the_bad_files(synth, tmp_path, capsys, check_dataset):
     root = tmp_path / 'copy'
     shutil.copytree(synth, root)
     (city0, name0), (city1, name1) = frames(root, 'train')[:2]
@@ -67,7 +63,7 @@ def test_lists_exactly_the_bad_files(synth, tmp_path, capsys):
     assert [line.split(': ', 1)[0] for line in lines[:-1]] == [bad_disp]
 
 
-def test_wrong_root_or_split(synth, tmp_path, capsys):
+def test_wrong_root_or_split(synth, tmp_path, capsys, check_dataset):
     assert check_dataset.main([str(tmp_path / 'nowhere')]) == 1
     assert 'is not a folder' in capsys.readouterr().out
     assert check_dataset.main([str(synth), '--splits', 'test']) == 1
@@ -88,7 +84,8 @@ def damaged_copy(synth, tmp_path):
     return root
 
 
-def test_summary_counts_kinds_and_workers_give_the_same_report(synth, tmp_path, capsys):
+def test_summary_counts_kinds_and_workers_give_the_same_report(synth, tmp_path, capsys,
+                                                               check_dataset):
     root = damaged_copy(synth, tmp_path)
     assert check_dataset.main([str(root), '--workers', '1']) == 1
     serial = capsys.readouterr().out
@@ -100,7 +97,7 @@ def test_summary_counts_kinds_and_workers_give_the_same_report(synth, tmp_path, 
     assert 'at least 1' in capsys.readouterr().out
 
 
-def test_max_depth_decides_like_the_loader(synth, tmp_path, capsys):
+def test_max_depth_decides_like_the_loader(synth, tmp_path, capsys, check_dataset):
     root = tmp_path / 'copy'
     shutil.copytree(synth, root)
     paths = frame_paths(str(root), 'train', *frames(root, 'train')[1])
@@ -126,7 +123,7 @@ def test_max_depth_decides_like_the_loader(synth, tmp_path, capsys):
     capsys.readouterr()
 
 
-def test_files_without_image_and_missing_folders(synth, tmp_path, capsys):
+def test_files_without_image_and_missing_folders(synth, tmp_path, capsys, check_dataset):
     root = tmp_path / 'copy'
     shutil.copytree(synth, root)
     paths = frame_paths(str(root), 'train', *frames(root, 'train')[0])
