@@ -25,14 +25,7 @@ H, W = 32, 64
 MEAN, STD = [123.675, 116.28, 103.53], [58.395, 57.12, 57.375]
 
 
-@pytest.fixture(scope='module', autouse=True)
-def one_thread():
-    """Tiny convolutions: one thread avoids OpenMP spin-waiting on a busy shared CPU
-    (80x slower with 2 threads under load); restored afterwards."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures('one_thread')
 
 
 def segmentor_cfg():

@@ -16,13 +16,7 @@ from test_mean_teacher_seg_depth import build, make_batch
 
 import mmseg_ccam.models.segmentors.mean_teacher_seg_depth as mt
 
-
-@pytest.fixture(scope='module', autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures('one_thread')
 
 
 @pytest.fixture
