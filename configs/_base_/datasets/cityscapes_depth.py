@@ -1,4 +1,5 @@
-# Cityscapes with metric depth from disparity + camera calibration (docs/method.md, "Data conventions").
+# Cityscapes with metric depth from disparity + camera calibration
+# (docs/method.md, "Data conventions").
 # Expected layout under data_root: leftImg8bit/, gtFine/ (with *_labelTrainIds.png from
 # mmseg's tools/dataset_converters/cityscapes.py), disparity/, camera/.
 dataset_type = 'CityscapesDepthDataset'
