@@ -173,8 +173,8 @@ def test_camera_json_has_cityscapes_keys_and_scaled_intrinsics(dataset):
     assert cam['extrinsic']['baseline'] == pytest.approx(0.209313)
     assert cam['intrinsic']['fx'] == pytest.approx(2262.52 * W / 2048)
     assert cam['intrinsic']['fy'] == pytest.approx(2265.30 * H / 1024, rel=1e-5)
-    assert cam['intrinsic']['u0'] == pytest.approx(1096.98 * W / 2048)
-    assert cam['intrinsic']['v0'] == pytest.approx(513.137 * H / 1024)
+    assert cam['intrinsic']['u0'] == pytest.approx((1096.98 + 0.5) * W / 2048 - 0.5)
+    assert cam['intrinsic']['v0'] == pytest.approx((513.137 + 0.5) * H / 1024 - 0.5)
     assert 1.0 < cam['extrinsic']['z'] < 1.5 and abs(cam['extrinsic']['pitch']) < 0.1
 
 

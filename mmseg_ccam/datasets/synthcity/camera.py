@@ -101,11 +101,10 @@ class PinholeCamera:
 def scaled_intrinsics(height: int, width: int) -> Dict[str, float]:
     """Cityscapes intrinsics scaled from 2048 x 1024 to ``width`` x ``height``.
 
-    Each parameter is multiplied by the size ratio of its axis (``fx, u0`` by
-    ``width / 2048``; ``fy, v0`` by ``height / 1024``), the usual way resized
-    Cityscapes calibrations are written.
+    :meth:`CameraParams.scaled_to` of the Cityscapes camera: focal lengths scale with their
+    axis, the principal point moves as a pixel centre (``u0' = (u0 + 0.5) * s - 0.5``), so a
+    SynthCity frame has the camera of a Cityscapes frame resized to its size
+    (``docs/method.md``, "Camera intrinsics and resizing").
     """
-    cam = CITYSCAPES_CAMERA
-    sx = width / cam.width
-    sy = height / cam.height
-    return dict(fx=cam.fx * sx, fy=cam.fy * sy, u0=cam.u0 * sx, v0=cam.v0 * sy)
+    cam = CITYSCAPES_CAMERA.scaled_to(width, height)
+    return dict(fx=cam.fx, fy=cam.fy, u0=cam.u0, v0=cam.v0)
