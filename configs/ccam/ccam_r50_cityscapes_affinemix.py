@@ -1,4 +1,4 @@
-# Ablation: + AffineMix (DESIGN.md §4) on ground truth in the supervised pipeline. The partner
+# Ablation: + AffineMix (docs/method.md, "AffineMix") on ground truth in the supervised pipeline. The partner
 # sample comes through MultiImageMixDataset; both are cropped to the same size first.
 _base_ = ['./ccam_r50_cityscapes.py']
 

@@ -1,4 +1,4 @@
-# Ablation: + ColorAug (DESIGN.md §5) driven by the ground-truth labels.
+# Ablation: + ColorAug (docs/method.md, "ColorAug") driven by the ground-truth labels.
 _base_ = ['./ccam_r50_cityscapes.py']
 train_pipeline = [
     dict(type='LoadImageFromFile'),

@@ -92,7 +92,7 @@ def check_disjoint_subsets(datasets: Sequence) -> None:
 class MultiSourceSampler(Sampler):
     """Infinite sampler over a ``ConcatDataset`` with a fixed count per source in every batch.
 
-    Used for semi-supervised training (DESIGN §6) with
+    Used for semi-supervised training (docs/method.md, "Semi-supervised step") with
     ``ConcatDataset(datasets=[labeled, unlabeled])``: every consecutive block of
     ``batch_size`` yielded indices holds ``source_ratio[0]`` indices of source 0, then
     ``source_ratio[1]`` of source 1, and so on. Each source is read as an endless stream of
