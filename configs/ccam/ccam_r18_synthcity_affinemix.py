@@ -1,5 +1,6 @@
 # Ablation: + AffineMix (docs/method.md, "AffineMix") on ground truth in the supervised
-# pipeline. The partner sample comes through MultiImageMixDataset; both are cropped to the same size first.
+# pipeline. The partner sample comes through MultiImageMixDataset; both are cropped to the same
+# size first.
 _base_ = ['./ccam_r18_synthcity.py']
 
 crop_size = {{_base_.crop_size}}
