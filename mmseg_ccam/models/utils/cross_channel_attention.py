@@ -9,6 +9,19 @@ from mmseg.registry import MODELS
 from torch import Tensor
 
 
+def _sqrt_size(flat: Tensor, n: int):
+    """``sqrt(n)`` for ``flat`` of shape ``B x C x n``, as a value an ONNX trace keeps dynamic.
+
+    Under tracing, ``math.sqrt`` of the feature size can be stored as the constant of the
+    export size, and a ``--dynamic`` graph then scales the energy wrongly at every other size
+    (seen with the shipped R18 checkpoint). Traced, the count is a sum of ones instead: exact in
+    float32 below 2**24, and IEEE sqrt is correctly rounded, so the value is the same.
+    """
+    if torch.jit.is_tracing():
+        return torch.ones_like(flat[0, 0]).sum().sqrt()
+    return math.sqrt(n)
+
+
 def cross_channel_attention(x_s: Tensor,
                             x_d: Tensor,
                             gamma_s: Tensor,
@@ -71,7 +84,7 @@ def cross_channel_attention(x_s: Tensor,
         fd = x_d.float().reshape(b, c, n)
         # One energy matrix serves both directions: X_d X_s^T is its transpose.
         if energy == 'dot':
-            e = torch.bmm(fs, fd.transpose(1, 2)) / math.sqrt(n)
+            e = torch.bmm(fs, fd.transpose(1, 2)) / _sqrt_size(fs, n)
         elif energy == 'cosine':
             if temperature is None:
                 raise ValueError("cross_channel_attention: energy='cosine' needs a temperature")
