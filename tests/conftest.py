@@ -82,6 +82,29 @@ def tiny_seg_depth_cfg(size: Sequence[int] = (32, 32), num_classes: int = 3,
     return cfg
 
 
+def tiny_ccam_cfg(num_classes: int = 5, norm_type: str = 'BN', **overrides) -> dict:
+    """A 4-stage ``SegDepthEncoderDecoder`` with a CCAM neck at levels 0 and 3 (the shipped
+    models' structure at 1/8 of ResNet-18's width), ImageNet normalisation, whole-image test.
+    Other keyword arguments replace top-level keys (e.g. ``neck=`` or ``depth_head=None``)."""
+    norm = dict(type=norm_type, requires_grad=True)
+    cfg = dict(
+        type='SegDepthEncoderDecoder',
+        data_preprocessor=dict(type='SegDepthDataPreProcessor', mean=[123.675, 116.28, 103.53],
+                               std=[58.395, 57.12, 57.375], bgr_to_rgb=True, pad_val=0,
+                               seg_pad_val=255, depth_pad_val=0),
+        backbone=dict(type='ResNetV1c', depth=18, base_channels=8, stem_channels=8,
+                      num_stages=4, out_indices=(0, 1, 2, 3), norm_cfg=norm),
+        neck=dict(type='CCAMNeck', in_channels=[8, 16, 32, 64], levels=(0, 3), norm_cfg=norm),
+        decode_head=dict(type='FCNHead', in_channels=64, in_index=3, channels=8, num_convs=1,
+                         concat_input=False, num_classes=num_classes, norm_cfg=norm),
+        depth_head=dict(type='DepthHead', in_channels=64, in_index=3, channels=8,
+                        dilations=(1, 2), c1_in_channels=8, c1_channels=4, norm_cfg=norm,
+                        min_depth=0.5, max_depth=80.0),
+        test_cfg=dict(mode='whole'))
+    cfg.update(overrides)
+    return cfg
+
+
 def build_model(cfg: dict, seed: int = 0):
     """``MODELS.build(cfg)`` and ``init_weights()`` under ``torch.manual_seed(seed)``."""
     from mmseg.registry import MODELS

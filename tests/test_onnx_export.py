@@ -7,6 +7,7 @@ import os.path as osp
 import numpy as np
 import pytest
 import torch
+from conftest import tiny_ccam_cfg
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from mmengine.runner import save_checkpoint
@@ -25,33 +26,23 @@ ort = pytest.importorskip('onnxruntime')
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
-TINY_CONFIG = """
-custom_imports = dict(imports=['mmseg_ccam'], allow_failed_imports=False)
-default_scope = 'mmseg'
-norm_cfg = dict(type='BN', requires_grad=True)
-model = dict(
-    type='SegDepthEncoderDecoder',
-    data_preprocessor=dict(type='SegDepthDataPreProcessor', mean=[123.675, 116.28, 103.53],
-                           std=[58.395, 57.12, 57.375], bgr_to_rgb=True, pad_val=0,
-                           seg_pad_val=255, depth_pad_val=0),
-    backbone=dict(type='ResNetV1c', depth=18, base_channels=8, stem_channels=8,
-                  num_stages=4, out_indices=(0, 1, 2, 3), norm_cfg=norm_cfg),
-    neck=dict(type='CCAMNeck', in_channels=[8, 16, 32, 64], levels=(0, 3), norm_cfg=norm_cfg,
-              attention=dict(type='CrossChannelAttention', energy='cosine')),
-    decode_head=dict(type='FCNHead', in_channels=64, in_index=3, channels=8, num_convs=1,
-                     concat_input=False, num_classes=5, norm_cfg=norm_cfg),
-    depth_head=dict(type='DepthHead', in_channels=64, in_index=3, channels=8, dilations=(1, 2),
-                    c1_in_channels=8, c1_channels=4, norm_cfg=norm_cfg, min_depth=0.5,
-                    max_depth=80.0),
-    test_cfg=dict(mode='whole'))
-test_pipeline = [dict(type='LoadImageFromFile'), dict(type='PackSegInputs')]
-test_dataloader = dict(dataset=dict(type='CityscapesDepthDataset', data_root='none',
-                                    pipeline=test_pipeline))
-"""
+def tiny_config() -> Config:
+    """A loadable config (the CLI test dumps it) around conftest's 4-stage CCAM model."""
+    test_pipeline = [dict(type='LoadImageFromFile'), dict(type='PackSegInputs')]
+    return Config(dict(
+        custom_imports=dict(imports=['mmseg_ccam'], allow_failed_imports=False),
+        default_scope='mmseg',
+        model=tiny_ccam_cfg(num_classes=5, neck=dict(
+            type='CCAMNeck', in_channels=[8, 16, 32, 64], levels=(0, 3),
+            norm_cfg=dict(type='BN', requires_grad=True),
+            attention=dict(type='CrossChannelAttention', energy='cosine'))),
+        test_pipeline=test_pipeline,
+        test_dataloader=dict(dataset=dict(type='CityscapesDepthDataset', data_root='none',
+                                          pipeline=test_pipeline))))
 
 
 def build_tiny(**model_overrides):
-    cfg = Config.fromstring(TINY_CONFIG, '.py')
+    cfg = tiny_config()
     cfg.merge_from_dict(model_overrides)
     init_default_scope('mmseg')
     torch.manual_seed(0)

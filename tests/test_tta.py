@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import tiny_ccam_cfg
 from mmengine.config import Config
 from mmengine.dataset import Compose, pseudo_collate
 from mmengine.registry import init_default_scope
@@ -26,21 +27,7 @@ H, W = 40, 72
 
 def tiny_model():
     init_default_scope('mmseg')
-    norm = dict(type='BN', requires_grad=True)
-    cfg = dict(
-        type='SegDepthEncoderDecoder',
-        data_preprocessor=dict(type='SegDepthDataPreProcessor', mean=[123.675, 116.28, 103.53],
-                               std=[58.395, 57.12, 57.375], bgr_to_rgb=True, pad_val=0,
-                               seg_pad_val=255, depth_pad_val=0),
-        backbone=dict(type='ResNetV1c', depth=18, base_channels=8, stem_channels=8,
-                      num_stages=4, out_indices=(0, 1, 2, 3), norm_cfg=norm),
-        neck=dict(type='CCAMNeck', in_channels=[8, 16, 32, 64], levels=(0, 3), norm_cfg=norm),
-        decode_head=dict(type='FCNHead', in_channels=64, in_index=3, channels=8, num_convs=1,
-                         concat_input=False, num_classes=NUM_CLASSES, norm_cfg=norm),
-        depth_head=dict(type='DepthHead', in_channels=64, in_index=3, channels=8,
-                        dilations=(1, 2), c1_in_channels=8, c1_channels=4, norm_cfg=norm,
-                        min_depth=0.5, max_depth=80.0),
-        test_cfg=dict(mode='whole'))
+    cfg = tiny_ccam_cfg(num_classes=NUM_CLASSES)
     torch.manual_seed(0)
     model = MODELS.build(cfg)
     model.init_weights()
