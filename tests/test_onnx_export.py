@@ -26,6 +26,7 @@ ort = pytest.importorskip('onnxruntime')
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
+
 def tiny_config() -> Config:
     """A loadable config (the CLI test dumps it) around conftest's 4-stage CCAM model."""
     test_pipeline = [dict(type='LoadImageFromFile'), dict(type='PackSegInputs')]
