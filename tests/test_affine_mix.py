@@ -443,3 +443,68 @@ def test_under_multi_image_mix_dataset():
         assert (sample.gt_depth_map.data == 10.0 + exp).all()
         seen.add(nearer)
     assert seen == {True, False}
+
+
+# ------------------------------------------------------------- controls: ClassMix, shuffled depth
+def _control_batch(b=3, h=8, w=10, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    img = torch.rand(b, 3, h, w, generator=g)
+    seg = torch.randint(0, 4, (b, h, w), generator=g)
+    seg[:, 0, 0] = 255  # an ignored pixel is never a class to paste
+    depth = torch.rand(b, h, w, generator=g) * 50 + 1
+    return img, seg, depth
+
+
+def test_classmix_pastes_half_of_the_partner_classes_whole_and_unmoved():
+    img, seg, depth = _control_batch()
+    pairs = torch.tensor([1, 2, 0])
+    out = affine_mix_batch(img, seg, depth, pairs=pairs, mode='classmix',
+                           generator=torch.Generator().manual_seed(3))
+    for i in range(3):
+        partner = seg[pairs[i]]
+        present = sorted(set(partner.unique().tolist()) - {255})
+        pasted = sorted(set(partner[out.mask[i]].tolist()))
+        assert len(pasted) == (len(present) + 1) // 2 and set(pasted) <= set(present)
+        # whole classes, at their own place: the mask is exactly "partner label in pasted"
+        expected = torch.isin(partner, torch.tensor(pasted))
+        assert torch.equal(out.mask[i], expected)
+        torch.testing.assert_close(out.img[i], torch.where(expected, img[pairs[i]], img[i]))
+        assert torch.equal(out.seg[i], torch.where(expected, partner, seg[i]))
+        torch.testing.assert_close(out.depth[i], torch.where(expected, depth[pairs[i]],
+                                                             depth[i]))
+
+
+def test_shuffled_depth_gives_each_sample_another_samples_true_mask():
+    img, seg, depth = _control_batch(b=3)
+    pairs = torch.tensor([1, 2, 0])
+    params = [AffineParams(scale=1.2, translate=(1.0, -1.0), flip=bool(i % 2)) for i in range(3)]
+    true = affine_mix_batch(img, seg, depth, pairs=pairs, params=params)
+    # a constant depth: the zoomed partner is nearer wherever it has pixels, so this run pastes
+    # the whole moved partner and shows it
+    full = affine_mix_batch(img, seg, torch.full_like(depth, 10.0), pairs=pairs, params=params,
+                            extra_depth=depth)
+    shuffled = affine_mix_batch(img, seg, depth, pairs=pairs, params=params,
+                                depth_order='shuffled', generator=torch.Generator().manual_seed(1))
+    matches = [k for k in (1, 2)
+               if torch.equal(shuffled.mask, true.mask[(torch.arange(3) + k) % 3] & full.mask)]
+    assert len(matches) == 1  # a cyclic shift without fixed point
+    assert not torch.equal(shuffled.mask, true.mask)
+    assert torch.equal(shuffled.seg, torch.where(shuffled.mask, full.seg, seg))
+    assert torch.equal(shuffled.depth, torch.where(shuffled.mask, full.extra_depth[0], depth))
+    torch.testing.assert_close(shuffled.img, torch.where(shuffled.mask[:, None], full.img, img))
+
+
+def test_control_modes_are_checked():
+    img, seg, depth = _control_batch(b=2)
+    with pytest.raises(ValueError, match="mode must be"):
+        affine_mix_batch(img, seg, depth, mode='cutmix')
+    with pytest.raises(ValueError, match="depth_order must be"):
+        affine_mix_batch(img, seg, depth, depth_order='random')
+    with pytest.raises(ValueError, match="classmix"):
+        affine_mix_batch(img, None, depth, mode='classmix')
+    with pytest.raises(ValueError, match="at least 2"):
+        affine_mix_batch(img[:1], seg[:1], depth[:1], depth_order='shuffled')
+    # depthmix is warp=False
+    a = affine_mix_batch(img, seg, depth, pairs=torch.tensor([1, 0]), mode='depthmix')
+    b = affine_mix_batch(img, seg, depth, pairs=torch.tensor([1, 0]), warp=False)
+    assert torch.equal(a.mask, b.mask) and torch.equal(a.img, b.img)

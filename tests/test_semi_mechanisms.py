@@ -182,6 +182,27 @@ def test_weak_view_to_teacher_strong_view_to_student(monkeypatch, strong):
         assert torch.equal(student_view, mixed)
 
 
+@pytest.mark.parametrize('option', [dict(mode='classmix'), dict(depth_order='shuffled')])
+def test_mixing_controls_reach_the_semi_step(monkeypatch, option):
+    model = build(semi_train_cfg=dict(tau=0.0, color_aug=None, affine_mix=option))
+    model.train()
+    seen = []
+    original = mt.affine_mix_batch
+
+    def wrapper(*args, **kwargs):
+        seen.append(kwargs)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(mt, 'affine_mix_batch', wrapper)
+    inputs, samples = make_batch()
+    losses = model.loss(inputs, samples)
+    (key, value), = option.items()
+    assert len(seen) == 1 and seen[0][key] == value
+    assert torch.isfinite(losses['unsup.loss_seg'])
+    with pytest.raises(ValueError, match=r'affine_mix\.mode must be one of'):
+        build(semi_train_cfg=dict(affine_mix=dict(mode='cutmix')))
+
+
 # ------------------------------------------------------------------ pseudo-label schedule
 def test_pseudo_label_schedule_values():
     model = build(semi_train_cfg=dict(unsup_start_iter=10, unsup_rampup_iters=20))

@@ -12,6 +12,7 @@ from .affine_mix import (
     AffineParams,
     affine_mix,
     affine_mix_batch,
+    class_mask_batch,
     nearest_indices,
     occlusion_mask,
     sample_affine_params,
@@ -35,6 +36,7 @@ __all__ = [
     'AffineParams', 'AffineMixResult', 'AffineMixBatchResult', 'sample_affine_params',
     'sample_affine_params_batch', 'source_coords', 'nearest_indices', 'warp_image',
     'warp_nearest', 'warp_depth', 'occlusion_mask', 'affine_mix', 'affine_mix_batch',
+    'class_mask_batch',
     'ColorAugParams', 'ColorAugBatchResult', 'jitter_range', 'sample_color_aug_params',
     'color_aug', 'color_aug_batch', 'StrongAugBatchResult', 'gaussian_kernels',
     'strong_aug_batch'

@@ -51,7 +51,8 @@ import torch
 __all__ = [
     'AffineParams', 'AffineMixResult', 'AffineMixBatchResult', 'sample_affine_params',
     'sample_affine_params_batch', 'source_coords', 'nearest_indices', 'warp_image',
-    'warp_nearest', 'warp_depth', 'occlusion_mask', 'affine_mix', 'affine_mix_batch'
+    'warp_nearest', 'warp_depth', 'occlusion_mask', 'affine_mix', 'class_mask_batch',
+    'affine_mix_batch'
 ]
 
 ArrayLike = Union[np.ndarray, torch.Tensor]
@@ -433,6 +434,28 @@ def _as_list(x: Union[None, torch.Tensor, Sequence[torch.Tensor]]) -> List[torch
     return list(x)
 
 
+def class_mask_batch(seg: torch.Tensor,
+                     ignore_index: int = 255,
+                     generator: Optional[torch.Generator] = None) -> torch.Tensor:
+    """ClassMix mask: per sample, ``ceil(n / 2)`` of its ``n`` classes (``ignore_index``
+    excluded), drawn without replacement, as a ``B x 1 x H x W`` bool mask.
+
+    Args:
+        seg (Tensor): ``B x 1 x H x W`` integer labels.
+        ignore_index (int): Label that is never a class to paste. Default: 255.
+        generator (torch.Generator | None): Source of the class draws.
+    """
+    gdev = generator.device if generator is not None else torch.device('cpu')
+    masks = []
+    for labels in seg:  # classes differ per sample: one small draw each
+        classes = torch.unique(labels)
+        classes = classes[classes != ignore_index]
+        k = (classes.numel() + 1) // 2
+        order = torch.randperm(classes.numel(), generator=generator, device=gdev)
+        masks.append(torch.isin(labels, classes[order[:k].to(classes.device)]))
+    return torch.stack(masks)
+
+
 def affine_mix_batch(img: torch.Tensor,
                      seg: Optional[torch.Tensor],
                      depth: torch.Tensor,
@@ -448,8 +471,9 @@ def affine_mix_batch(img: torch.Tensor,
                      margin: float = 0.0,
                      seg_pad_val: int = 255,
                      extra: Union[None, torch.Tensor, Sequence[torch.Tensor]] = None,
-                     extra_depth: Union[None, torch.Tensor, Sequence[torch.Tensor]] = None
-                     ) -> AffineMixBatchResult:
+                     extra_depth: Union[None, torch.Tensor, Sequence[torch.Tensor]] = None,
+                     mode: str = 'affinemix',
+                     depth_order: str = 'true') -> AffineMixBatchResult:
     """AffineMix on a batch: sample ``i`` receives its moved partner ``pairs[i]``.
 
     Works on the inputs' device, vectorised over the batch (no Python loop over pixels or
@@ -480,6 +504,16 @@ def affine_mix_batch(img: torch.Tensor,
         extra_depth: Depth tensor(s) of the same shapes (e.g. ground-truth depth while
             ``depth`` is the teacher's): warped by nearest neighbour, divided by ``s`` and
             mixed with the same mask (the mask is not recomputed from them).
+        mode (str): ``'affinemix'`` (default), ``'depthmix'`` (same as ``warp=False``) or
+            ``'classmix'``, the control without depth: the partner is not moved and, per
+            sample, ``ceil(n / 2)`` of the ``n`` classes present in its ``seg`` (other than
+            ``seg_pad_val``), drawn without replacement, are pasted whole (Olsson et al.'s
+            ClassMix; ``seg`` is required, ``margin`` unused).
+        depth_order (str): ``'true'`` (default) or ``'shuffled'``, the control for depth
+            order: sample ``i`` receives the occlusion mask computed for sample ``d[i]``,
+            ``d`` a random cyclic shift of the batch (no fixed point, needs ``B >= 2``), kept
+            to where the moved partner has valid pixels, so the pasted fraction and blob
+            shapes stay AffineMix's while their agreement with this image's geometry is lost.
 
     Returns:
         AffineMixBatchResult
@@ -490,6 +524,19 @@ def affine_mix_batch(img: torch.Tensor,
     hw = (h, w)
     device = img.device
     _check_margin(margin)
+    if mode not in ('affinemix', 'depthmix', 'classmix'):
+        raise ValueError(f"affine_mix_batch: mode must be 'affinemix', 'depthmix' or "
+                         f"'classmix', got {mode!r}")
+    if depth_order not in ('true', 'shuffled'):
+        raise ValueError(f"affine_mix_batch: depth_order must be 'true' or 'shuffled', got "
+                         f'{depth_order!r}')
+    if mode == 'classmix' and (seg is None or depth_order != 'true'):
+        raise ValueError("affine_mix_batch: mode='classmix' pastes classes of the partner's "
+                         "`seg` (give it) and reads no depth (leave depth_order='true')")
+    if depth_order == 'shuffled' and b < 2:
+        raise ValueError("affine_mix_batch: depth_order='shuffled' takes another sample's "
+                         f'mask and needs a batch of at least 2, got {b}')
+    warp = warp and mode == 'affinemix'
     depth4 = _to_bchw(depth, 'depth', b, hw)
     if depth4.shape[1] != 1:
         raise ValueError('affine_mix_batch: `depth` must have one channel, got '
@@ -557,7 +604,15 @@ def affine_mix_batch(img: torch.Tensor,
                         torch.zeros((), dtype=e.dtype, device=device)) for e in extra_depths_b
         ]
 
-    mask4 = occlusion_mask(depth4, depth_b, margin) & applied.view(b, 1, 1, 1)
+    if mode == 'classmix':
+        mask4 = class_mask_batch(seg_b, seg_pad_val, generator)
+    else:
+        mask4 = occlusion_mask(depth4, depth_b, margin)
+        if depth_order == 'shuffled':
+            shift = int(torch.randint(1, b, (1, ), generator=generator, device=gdev))
+            # another pair's mask, kept to where this sample's moved partner has pixels
+            mask4 = mask4[(torch.arange(b, device=device) + shift) % b] & (depth_b > 0)
+    mask4 = mask4 & applied.view(b, 1, 1, 1)
 
     def mix(a: torch.Tensor, bb: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
         return torch.where(mask4, bb, a).reshape(like.shape)

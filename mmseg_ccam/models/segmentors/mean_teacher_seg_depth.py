@@ -90,7 +90,15 @@ def parse_semi_train_cfg(cfg: Optional[dict]) -> dict:
     cfg = dict(cfg or {})
     check_cfg_keys(cfg, _TRAIN_DEFAULTS, 'MeanTeacherSegDepth semi_train_cfg')
     out = {k: cfg.get(k, v) for k, v in _TRAIN_DEFAULTS.items()}
-    out['affine_mix'] = _merge_sub_cfg('affine_mix', out['affine_mix'], _AFFINE_MIX_DEFAULTS)
+    # mode / depth_order: the ClassMix and shuffled-depth controls of affine_mix_batch
+    out['affine_mix'] = _merge_sub_cfg('affine_mix', out['affine_mix'], _AFFINE_MIX_DEFAULTS,
+                                       ('mode', 'depth_order'))
+    mix = out['affine_mix'] or {}
+    for key, allowed in (('mode', ('affinemix', 'depthmix', 'classmix')),
+                         ('depth_order', ('true', 'shuffled'))):
+        if key in mix and mix[key] not in allowed:
+            raise ValueError(f'MeanTeacherSegDepth: semi_train_cfg.affine_mix.{key} must be one '
+                             f'of {allowed}, got {mix[key]!r}.')
     out['strong_aug'] = _merge_sub_cfg('strong_aug', out['strong_aug'], _STRONG_AUG_DEFAULTS,
                                        _IMAGE_AUG_OPTIONAL)
     out['color_aug'] = _merge_sub_cfg('color_aug', out['color_aug'], _COLOR_AUG_DEFAULTS,

@@ -1,0 +1,4 @@
+# Comparison "depth order matters": each sample gets the AffineMix mask of another sample of the
+# batch (same pasted fraction and blob shapes, no agreement with this image's geometry).
+_base_ = ['./semi_r18_1-8.py']
+model = dict(semi_train_cfg=dict(affine_mix=dict(depth_order='shuffled')))
