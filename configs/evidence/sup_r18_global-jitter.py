@@ -1,9 +1,6 @@
 # Control of sup_r18_coloraug.py: the same colour change at the same strength and probability,
 # applied to the whole image as one region (no semantics).
 _base_ = ['./sup_r18_coloraug.py']
-custom_imports = dict(
-    imports=['mmseg_ccam', 'mmseg_ccam.datasets.transforms.global_color_jitter'],
-    allow_failed_imports=False)
 color_aug = dict(type='GlobalColorJitter', prob=0.5, brightness=0.4, contrast=0.4,
                  saturation=0.4, hue=0.1)
 train_pipeline = [

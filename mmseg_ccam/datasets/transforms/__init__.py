@@ -1,1 +1,1 @@
-from . import affine_mix, color_aug, loading  # noqa: F401
+from . import affine_mix, color_aug, global_color_jitter, loading  # noqa: F401
