@@ -96,8 +96,12 @@ def test_matched_and_joint_batches():
     assert joint.sampler == dict(type='MultiSourceSampler', batch_size=4, source_ratio=[2, 2])
     subsets = [(d.subset, d.labeled_ratio, d.split_seed) for d in joint.dataset.datasets]
     assert subsets == [('labeled', 0.125, 0), ('unlabeled', 0.125, 0)]
+    # The EMA control averages like the semi teacher it controls for.
     ema = load('sup-1-8_r18_b2_ema').custom_hooks
-    assert ema[0]['type'] == 'EMAHook' and ema[0]['momentum'] == 0.01
+    teacher = [h for h in load('semi_r18_1-8').custom_hooks if h['type'] == 'MeanTeacherHook']
+    assert ema[0]['type'] == 'EMAHook' and len(teacher) == 1
+    assert (ema[0]['momentum'], ema[0]['update_buffers']) == (0.05, True)
+    assert (teacher[0]['momentum'], teacher[0]['update_buffers']) == (0.05, True)
 
 
 def test_every_protocol_arm_resolves_to_the_test_bed():
