@@ -87,3 +87,42 @@ def test_plot_writes_an_image_and_rejects_unknown_keys(mmengine_log, tmp_path, a
         assert f.read(8) == b'\x89PNG\r\n\x1a\n'
     with pytest.raises(KeyError, match='nope'):
         al.plot_curves([mmengine_log], ['nope'], str(tmp_path / 'x.png'))
+
+
+def _write(log_path, records):
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    log_path.write_text('\n'.join(json.dumps(r) for r in records) + '\n')
+
+
+def test_table_merges_resumed_logs_and_averages_windows(tmp_path, al):
+    # A run interrupted after step 30 and resumed from its step-20 checkpoint: the second
+    # timestamp folder replays step 30 (newer value wins) and goes on.
+    run = tmp_path / 'seed0'
+    _write(run / '20240101_000000' / 'vis_data' / 'scalars.json',
+           [{'share': 0.0, 'step': 10}, {'share': 0.2, 'step': 20}, {'share': 0.9, 'step': 30}])
+    _write(run / '20240101_010000' / 'vis_data' / 'scalars.json',
+           [{'share': 0.4, 'step': 30}, {'share': 0.6, 'step': 40}])
+    other = tmp_path / 'seed1' / '20240102_000000' / 'vis_data' / 'scalars.json'
+    _write(other, [{'share': 1.0, 'step': 20}, {'share': None, 'step': 40}])
+    steps, values = al.load_run_series(str(run), 'share')
+    np.testing.assert_array_equal(steps, [10, 20, 30, 40])
+    np.testing.assert_allclose(values, [0.0, 0.2, 0.4, 0.6])
+    # window 0: last value at or before the step; window 20: mean over (step - 20, step].
+    assert al.value_at(steps, values, 35) == pytest.approx(0.4)
+    assert al.value_at(steps, values, 40, window=20) == pytest.approx(0.5)
+    assert np.isnan(al.value_at(steps, values, 5))
+    table = al.summary_table([str(run), str(other)], ['share'], [20, 40], window=20)
+    rows = table.splitlines()
+    assert rows[0] == '| key | iter | seed0 | seed1/20240102_000000 | mean |'
+    # step 20: seed0 mean(0.0, 0.2) = 0.1, seed1 1.0, mean 0.55; step 40: seed0 0.5, seed1 NaN.
+    assert rows[2] == '| share | 20 | 0.1 | 1 | 0.55 |'
+    assert rows[3] == '| share | 40 | 0.5 | – | 0.5 |'
+
+
+def test_table_errors_name_the_path_and_the_key(tmp_path, al):
+    with pytest.raises(FileNotFoundError, match='No <timestamp>/vis_data/scalars.json'):
+        al.run_logs(str(tmp_path))
+    log = tmp_path / 'a' / '20240101_000000' / 'vis_data' / 'scalars.json'
+    _write(log, [{'loss': 1.0, 'step': 1}])
+    with pytest.raises(KeyError, match=r"'gamma' is in none of the logs; logged keys: \['loss'"):
+        al.summary_table([str(tmp_path / 'a')], ['gamma'], [1])

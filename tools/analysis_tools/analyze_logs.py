@@ -1,4 +1,4 @@
-"""Plot training curves from MMEngine's scalar logs.
+"""Plot or tabulate training curves from MMEngine's scalar logs.
 
 MMEngine's ``LocalVisBackend`` appends one JSON object per line to
 ``<work_dir>/<timestamp>/vis_data/scalars.json`` (and the same lines to
@@ -14,6 +14,11 @@ Example::
         work_dirs/ccam/20240101_000000/vis_data/scalars.json \
         work_dirs/no_ccam/20240101_000000/vis_data/scalars.json \
         --keys loss decode.loss_ce depth.loss_silog mIoU abs_rel --out curves.png
+
+    # the semi-supervised diagnostics of three seeds at four iterations, averaged over the
+    # 100 iterations before each (a work dir merges the logs of a resumed run)
+    python tools/analysis_tools/analyze_logs.py table work_dirs/evidence/semi/seed{0,1,2} \
+        --keys unsup.share_above_tau unsup.pasted_frac --steps 250 500 750 1000 --window 100
 """
 import argparse
 import json
@@ -88,6 +93,72 @@ def load_series(path: str, key: str) -> Tuple[np.ndarray, np.ndarray]:
     return steps, values
 
 
+def run_logs(path: str) -> List[str]:
+    """The scalar logs of ``path``: itself if a file, else every
+    ``<path>/<timestamp>/vis_data/scalars.json``, oldest first (a resumed run writes a new
+    timestamp folder)."""
+    if osp.isfile(path):
+        return [path]
+    if not osp.isdir(path):
+        raise FileNotFoundError(f'{path!r} is neither a scalars.json nor a work dir.')
+    logs = sorted(osp.join(path, d, 'vis_data', 'scalars.json') for d in os.listdir(path)
+                  if osp.isfile(osp.join(path, d, 'vis_data', 'scalars.json')))
+    if not logs:
+        raise FileNotFoundError(f'No <timestamp>/vis_data/scalars.json under work dir {path!r}; '
+                                'pass the scalars.json of the run instead.')
+    return logs
+
+
+def load_run_series(path: str, key: str) -> Tuple[np.ndarray, np.ndarray]:
+    """:func:`load_series` over all logs of a run (see :func:`run_logs`); a step logged by
+    several of them (a resumed run replays from its checkpoint) takes the newest value."""
+    by_step: Dict[int, float] = {}
+    for log in run_logs(path):
+        steps, values = load_series(log, key)
+        by_step.update(zip(steps.tolist(), values.tolist()))
+    steps = np.array(sorted(by_step), dtype=np.int64)
+    return steps, np.array([by_step[s] for s in steps], dtype=np.float64)
+
+
+def value_at(steps: np.ndarray, values: np.ndarray, step: int, window: int = 0) -> float:
+    """The mean of the values logged in ``(step - window, step]``; with ``window=0`` the last
+    value logged at or before ``step``. NaN when nothing was logged there."""
+    if window > 0:
+        chosen = values[(steps > step - window) & (steps <= step)]
+        return float(np.nanmean(chosen)) if np.isfinite(chosen).any() else float('nan')
+    before = np.flatnonzero(steps <= step)
+    return float(values[before[-1]]) if before.size else float('nan')
+
+
+def summary_table(paths: Sequence[str], keys: Sequence[str], steps: Sequence[int],
+                  window: int = 0, labels: Optional[Sequence[str]] = None) -> str:
+    """A Markdown table: one row per key and step, one column per run, and the mean over the
+    runs (NaN entries left out) when there are several."""
+    labels = list(labels) if labels else [
+        default_label(p) if osp.isfile(p) else osp.basename(osp.normpath(p)) for p in paths]
+    if len(labels) != len(paths):
+        raise ValueError(f'{len(labels)} labels for {len(paths)} runs.')
+    series = {}
+    for key in keys:
+        found = [load_run_series(p, key) for p in paths]
+        if all(s.size == 0 for s, _ in found):
+            known = sorted({k for p in paths for log in run_logs(p) for r in read_log(log)
+                            for k in r})
+            raise KeyError(f'Key {key!r} is in none of the logs; logged keys: {known}.')
+        series[key] = found
+    head = ['key', 'iter'] + labels + (['mean'] if len(paths) > 1 else [])
+    lines = ['| ' + ' | '.join(head) + ' |', '|' + '---|' * 2 + '---:|' * (len(head) - 2)]
+    for key in keys:
+        for step in steps:
+            row = [value_at(s, v, step, window) for s, v in series[key]]
+            if len(paths) > 1:
+                finite = [x for x in row if np.isfinite(x)]
+                row.append(float(np.mean(finite)) if finite else float('nan'))
+            cells = ['–' if not np.isfinite(x) else f'{x:.4g}' for x in row]
+            lines.append(f'| {key} | {step} | ' + ' | '.join(cells) + ' |')
+    return '\n'.join(lines)
+
+
 def default_label(path: str) -> str:
     """``<work_dir>/<timestamp>`` for ``.../<work_dir>/<timestamp>/vis_data/x.json``."""
     parts = osp.normpath(osp.abspath(path)).split(os.sep)
@@ -143,6 +214,13 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     plot.add_argument('--legend', nargs='+', help='one label per log')
     plot.add_argument('--title', help='figure title')
     plot.add_argument('--out', required=True, help='output image, e.g. curves.png')
+    table = sub.add_parser('table', help='Markdown table of scalars at chosen iterations')
+    table.add_argument('runs', nargs='+', help='work dirs (all their logs) or scalars.json files')
+    table.add_argument('--keys', nargs='+', required=True, help='scalars to tabulate')
+    table.add_argument('--steps', nargs='+', type=int, required=True, help='iterations')
+    table.add_argument('--window', type=int, default=0,
+                       help='average over (step - window, step]; 0: last value at or before')
+    table.add_argument('--labels', nargs='+', help='one column label per run')
     return parser.parse_args(argv)
 
 
@@ -151,6 +229,8 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     if args.command == 'plot':
         out = plot_curves(args.logs, args.keys, args.out, args.legend, args.title)
         print(f'curves written to {out}')
+    elif args.command == 'table':
+        print(summary_table(args.runs, args.keys, args.steps, args.window, args.labels))
 
 
 if __name__ == '__main__':
