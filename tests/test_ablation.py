@@ -261,6 +261,11 @@ def test_protocol_runs_seed_major_resume_and_skip(setup):
     assert [(r.name, r.seed) for r in runs] == [('a', 0), ('b', 0), ('a', 1), ('b', 1)]
     assert [r.name for r in ab.protocol_runs(proto, str(tmp / 'work'), ['later'])] == \
         ['later', 'later']
+    # --seeds restricts the runs to the protocol's seeds; a seed no arm has is refused
+    assert [(r.name, r.seed) for r in ab.protocol_runs(proto, str(tmp / 'work'),
+                                                        only_seeds=[1])] == [('a', 1), ('b', 1)]
+    with pytest.raises(ValueError, match=r'--seeds \[7\]: no arm .* \(their seeds: \[0, 1\]\)'):
+        ab.protocol_runs(proto, str(tmp / 'work'), only_seeds=[1, 7])
     # a/seed0 finished earlier; b/seed0 interrupted after a checkpoint
     _write_run(tmp, 'a', 0, {'mIoU': 1.0})
     crashed = tmp / 'work' / 'b' / 'seed0'

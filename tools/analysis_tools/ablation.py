@@ -300,15 +300,24 @@ def evidence_path(evidence_dir: str, arm: str, seed: int) -> str:
     return osp.join(evidence_dir, 'runs', arm, f'seed{seed}.json')
 
 
-def protocol_runs(proto: dict, work_dir: str, arms: Optional[Sequence[str]] = None) -> List[Run]:
+def protocol_runs(proto: dict, work_dir: str, arms: Optional[Sequence[str]] = None,
+                  only_seeds: Optional[Sequence[int]] = None) -> List[Run]:
     """Runs of the protocol, seed-major; ``Run.name`` is the arm name. Without ``arms``: every
-    arm not marked ``"enabled": false``."""
+    arm not marked ``"enabled": false``. ``only_seeds`` keeps the runs of those seeds (each
+    must be a seed of at least one of the arms: the protocol, not the command line, says which
+    seeds an arm has)."""
     names = list(arms) if arms else [a for a, spec in proto['arms'].items()
                                      if spec.get('enabled', True)]
     unknown = [a for a in names if a not in proto['arms']]
     if unknown:
         raise ValueError(f'Unknown arms {unknown}; the protocol has {sorted(proto["arms"])}.')
     seeds = sorted({int(s) for a in names for s in proto['arms'][a]['seeds']})
+    if only_seeds is not None:
+        foreign = sorted(set(only_seeds) - set(seeds))
+        if foreign:
+            raise ValueError(f'--seeds {foreign}: no arm of {names} has these seeds in the '
+                             f'protocol (their seeds: {seeds}); add them to the protocol first.')
+        seeds = [s for s in seeds if s in set(only_seeds)]
     return [Run(_abs(proto['arms'][a]['config']), a, s, osp.join(work_dir, a, f'seed{s}'))
             for s in seeds for a in names if s in proto['arms'][a]['seeds']]
 
@@ -579,11 +588,13 @@ def run_protocol(protocol: str, evidence_dir: Optional[str] = None,
                  train_cmd: str = DEFAULT_TRAIN_CMD, test_cmd: str = DEFAULT_TEST_CMD,
                  execute: Optional[Callable[[List[str]], int]] = None,
                  report_only: bool = False, dry_run: bool = False,
-                 readme: Optional[str] = None) -> str:
-    """Run the protocol's missing runs (unless ``report_only``), then write ``results.md``."""
+                 readme: Optional[str] = None,
+                 seeds: Optional[Sequence[int]] = None) -> str:
+    """Run the protocol's missing runs (unless ``report_only``), then write ``results.md``.
+    ``seeds`` restricts the runs (not the report) to these seeds of the protocol."""
     proto = load_protocol(protocol)
     evidence_dir = evidence_dir or osp.dirname(osp.abspath(protocol))
-    runs = protocol_runs(proto, work_dir, arms)
+    runs = protocol_runs(proto, work_dir, arms, seeds)
     if dry_run:
         lines = []
         for r in runs:
@@ -619,7 +630,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         help='protocol mode: only turn the per-seed JSON into tables')
     parser.add_argument('--readme', help='protocol mode: also rewrite the results block of this '
                         'README')
-    parser.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
+    parser.add_argument('--seeds', type=int, nargs='+',
+                        help='seeds to run (default 0 1 2; protocol mode: a subset of the '
+                        "protocol's seeds, default all)")
     parser.add_argument('--work-dir', help='root folder of all runs (protocol mode default: '
                         'work_dirs/evidence)')
     parser.add_argument('--cfg-options', nargs='+', default=[],
@@ -641,13 +654,14 @@ def main(argv: Optional[Sequence[str]] = None) -> str:
             args.protocol, args.evidence_dir,
             args.work_dir or osp.join(ROOT, 'work_dirs', 'evidence'), args.arms, args.python,
             args.train_cmd, args.test_cmd, report_only=args.report_only, dry_run=args.dry_run,
-            readme=args.readme)
+            readme=args.readme, seeds=args.seeds)
         if not args.dry_run:
             print(markdown, end='')
         return markdown
     if not args.configs or not args.work_dir:
         raise SystemExit('Give config files and --work-dir (or --protocol).')
-    markdown = run_ablation(args.configs, args.seeds, args.work_dir, args.cfg_options,
+    markdown = run_ablation(args.configs, args.seeds or [0, 1, 2], args.work_dir,
+                            args.cfg_options,
                             args.python, args.train_cmd, args.test_cmd, columns=args.columns,
                             dry_run=args.dry_run)
     if not args.dry_run:
