@@ -186,3 +186,35 @@ def test_doubled_prediction(images):
     assert got['rmse_log'] == pytest.approx(math.log(2), rel=1e-5)
     assert got['silog'] == pytest.approx(math.log(2) / math.sqrt(2), rel=1e-5)
     assert got['log10'] == pytest.approx(math.log10(2), rel=1e-5)
+
+
+def test_median_scaling_by_hand():
+    # Image 1: the prediction is the ground truth halved: factor 2, then no error at all.
+    # Image 2: gt [1, 2, 4], pred [2, 2, 2]: factor median(gt)/median(pred) = 1, so the
+    # errors are the unscaled ones (abs_rel = (1/1 + 0 + 2/4) / 3 = 0.5).
+    metric = StreamingDepthMetric(median_scaling=True)
+    got = run(metric, [sample([[2.0, 4.0, 8.0]], [[1.0, 2.0, 4.0]]),
+                       sample([[1.0, 2.0, 4.0]], [[2.0, 2.0, 2.0]])])
+    assert got['median_scale'] == pytest.approx(1.5)
+    assert got['abs_rel'] == pytest.approx((0.0 + 0.5) / 2)
+    assert got['d1'] == pytest.approx((1.0 + 1 / 3) / 2)
+    assert list(got) == list(ALL) + ['median_scale']
+    # Without median scaling the first image has abs_rel 0.5 and no median_scale key.
+    plain = run(StreamingDepthMetric(), [sample([[2.0, 4.0, 8.0]], [[1.0, 2.0, 4.0]])])
+    assert plain['abs_rel'] == pytest.approx(0.5) and 'median_scale' not in plain
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 10_000), log_factor=st.floats(-3.0, 3.0))
+def test_median_scaled_errors_ignore_a_global_scale(seed, log_factor):
+    """Multiplying every prediction by c > 0 leaves the median-scaled errors unchanged and
+    divides median_scale by c."""
+    c = math.exp(log_factor)
+    samples = random_samples(seed, n=3)
+    scaled = [sample(s['gt_depth_map']['data'][0], s['pred_depth_map']['data'][0] * c)
+              for s in samples]
+    a = run(StreamingDepthMetric(median_scaling=True), samples)
+    b = run(StreamingDepthMetric(median_scaling=True), scaled)
+    for key in ALL:
+        assert b[key] == pytest.approx(a[key], rel=1e-3, abs=1e-5), key
+    assert b['median_scale'] == pytest.approx(a['median_scale'] / c, rel=1e-4)

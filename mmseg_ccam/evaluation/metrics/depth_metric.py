@@ -119,6 +119,11 @@ class StreamingDepthMetric(BaseMetric):
         prefix (str, optional): Prefix of the metric names. Defaults to None.
         collect_dir (str, optional): Directory for collecting results across ranks on CPU
             (``BaseMetric``). Defaults to None.
+        median_scaling (bool): Multiply each image's prediction by median(gt) / median(pred)
+            over its valid pixels before the errors (the evaluation of scale-ambiguous models,
+            e.g. self-supervised monocular depth), and report the mean of that factor as
+            ``median_scale`` (1 = no global scale bias; 1.2 = predictions 20 % too near).
+            The errors then measure shape, not scale. Defaults to False.
 
     Any other argument raises ``TypeError`` (a misspelled one, e.g. ``max_depth_evl``, is not
     silently ignored as ``**kwargs`` would).
@@ -136,7 +141,8 @@ class StreamingDepthMetric(BaseMetric):
                  format_only: bool = False,
                  collect_device: str = 'cpu',
                  prefix: Optional[str] = None,
-                 collect_dir: Optional[str] = None) -> None:
+                 collect_dir: Optional[str] = None,
+                 median_scaling: bool = False) -> None:
         super().__init__(collect_device=collect_device, prefix=prefix, collect_dir=collect_dir)
         if depth_metrics is None:
             self.metrics: List[str] = list(self.METRICS)
@@ -156,6 +162,9 @@ class StreamingDepthMetric(BaseMetric):
                              f'got {min_depth_eval}, {max_depth_eval}')
         if pred_eps <= 0:
             raise ValueError(f'StreamingDepthMetric: pred_eps={pred_eps} must be > 0')
+        self.median_scaling = bool(median_scaling)
+        if self.median_scaling:
+            self.metrics.append('median_scale')
         self.min_depth_eval = min_depth_eval
         self.max_depth_eval = max_depth_eval
         self.average = average
@@ -198,10 +207,15 @@ class StreamingDepthMetric(BaseMetric):
                                  f'{sample.get("img_path")}')
             mask = (gt > self.min_depth_eval) & (gt < self.max_depth_eval)
             if not bool(mask.any()):
-                self.results.append(np.zeros(len(SUM_FIELDS)))
+                self.results.append(np.zeros(len(SUM_FIELDS) + self.median_scaling))
                 continue
-            self.results.append(
-                depth_error_sums(gt[mask], pred[mask].clamp(min=self.pred_eps)))
+            gt_valid, pred_valid = gt[mask], pred[mask].clamp(min=self.pred_eps)
+            if self.median_scaling:
+                scale = float(gt_valid.median() / pred_valid.median())
+                sums = depth_error_sums(gt_valid, pred_valid * scale)
+                self.results.append(np.append(sums, scale))
+            else:
+                self.results.append(depth_error_sums(gt_valid, pred_valid))
 
     def _write_prediction(self, sample: dict, pred: Tensor) -> None:
         name = osp.splitext(osp.basename(sample.get('img_path') or 'pred'))[0]
@@ -223,7 +237,9 @@ class StreamingDepthMetric(BaseMetric):
         if self.format_only:
             logger.info(f'depth predictions are saved to {self.output_dir}')
             return OrderedDict()
-        sums = np.asarray(results, dtype=np.float64).reshape(-1, len(SUM_FIELDS))
+        rows = np.asarray(results, dtype=np.float64).reshape(
+            -1, len(SUM_FIELDS) + self.median_scaling)
+        sums = rows[:, :len(SUM_FIELDS)]
         valid = sums[:, 0] > 0
         skipped = int((~valid).sum())
         if skipped:
@@ -237,6 +253,9 @@ class StreamingDepthMetric(BaseMetric):
             per_set = [metrics_from_sums(sums[valid].sum(0))]
         else:
             per_set = [metrics_from_sums(s) for s in sums[valid]]
+        if self.median_scaling:
+            for m in per_set:
+                m['median_scale'] = float(rows[valid, -1].mean())
         metrics = OrderedDict(
             (k, float(np.mean([m[k] for m in per_set]))) for k in self.metrics)
 
