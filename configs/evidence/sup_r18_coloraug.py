@@ -1,18 +1,9 @@
 # Comparison "ColorAug > global colour jitter for depth on the colour-shifted split": ColorAug
-# (per-class colour change guided by the ground-truth labels) before PhotoMetricDistortion.
+# (per-class colour change guided by the ground-truth labels) inserted before
+# PhotoMetricDistortion; the rest of the pipeline is sup_r18_ccam.py's.
 _base_ = ['./sup_r18_ccam.py']
 color_aug = dict(type='ColorAug', prob=0.5, brightness=0.4, contrast=0.4, saturation=0.4,
                  hue=0.1)
-train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='LoadOptionalAnnotations'),
-    dict(type='LoadCityscapesDepth', max_depth={{_base_.max_depth}}),
-    dict(type='RandomResize', scale={{_base_.img_scale}}, ratio_range=(0.5, 1.0),
-         keep_ratio=True),
-    dict(type='RandomCrop', crop_size={{_base_.crop_size}}, cat_max_ratio=0.75),
-    dict(type='RandomFlip', prob=0.5),
-    color_aug,
-    dict(type='PhotoMetricDistortion'),
-    dict(type='PackSegInputs'),
-]
+train_pipeline = [step for t in _base_.train_pipeline
+                  for step in ([color_aug, t] if t['type'] == 'PhotoMetricDistortion' else [t])]
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
