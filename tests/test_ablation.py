@@ -252,6 +252,19 @@ def test_report_from_synthetic_json(tmp_path):
     assert 'road, car' in md and '| 2 | 58.00 | 54.00 | +4.00 |' in md
 
 
+
+def test_decision_before_all_protocol_seeds_is_provisional(tmp_path):
+    # The protocol gives both arms seeds 0-3; two pairs decide, but only provisionally.
+    path = _protocol(tmp_path, seeds=[0, 1, 2, 3])
+    for s, (ma, mb) in enumerate([(50, 53), (52, 54)]):
+        _write_run(tmp_path, 'a', s, {'mIoU': ma, 'abs_rel': .2}, {'d1': .5})
+        _write_run(tmp_path, 'b', s, {'mIoU': mb, 'abs_rel': .2}, {'d1': .5})
+    md = ab.run_protocol(str(path), report_only=True)
+    row = next(line for line in md.splitlines() if line.startswith('| b vs a | test | mIoU |'))
+    # diffs 3, 2: mean 2.5, se 0.5 -> supported, on 2 of the 4 planned seeds
+    assert row.endswith('| +2.50 ± 0.50 | supported (provisional: 2 of 4 seeds) |')
+
+
 def test_protocol_runs_seed_major_resume_and_skip(setup):
     tmp, calls, train, test, _ = setup
     path = _protocol(tmp, seeds=[0, 1])
@@ -327,5 +340,5 @@ def test_pairs_from_different_code_versions_are_flagged(tmp_path):
     rec.write_text(json.dumps(data))
     md = ab.run_protocol(str(path), report_only=True)
     row = next(line for line in md.splitlines() if line.startswith('| b vs a | test | mIoU |'))
-    assert row.endswith('| supported (mixed code versions) |')
+    assert row.endswith('| supported (provisional: 2 of 3 seeds) (mixed code versions) |')
     assert 'Mixed code versions in the pairs of mIoU: None, abc1234' in md

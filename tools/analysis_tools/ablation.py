@@ -521,7 +521,8 @@ def report(proto: dict, evidence_dir: str) -> str:
     lines += ['## Summary', '',
               'Difference = treatment − control, paired by seed; ± is the standard error of the '
               'mean difference (sample sd / √n). Decision: supported if the difference favours '
-              'the claim by more than 2 SE, contradicted if it opposes it by more than 2 SE.',
+              'the claim by more than 2 SE, contradicted if it opposes it by more than 2 SE; '
+              'provisional while fewer pairs exist than the protocol gives both arms.',
               '',
               '| comparison | split | metric | n | treatment mean ± std | control mean ± std | '
               'difference ± SE | decision |',
@@ -539,6 +540,11 @@ def report(proto: dict, evidence_dir: str) -> str:
             c = {s: v for s in ev.get(comp['control'], {})
                  if (v := _value(ev, comp['control'], s, split, metric)) is not None}
             res = paired(t, c, lower_is_better(metric))
+            # A decision is final only on every seed the protocol gives both arms.
+            planned = (set(proto['arms'][comp['treatment']]['seeds'])
+                       & set(proto['arms'][comp['control']]['seeds']))
+            if res['n'] >= 2 and res['n'] < len(planned):
+                res['decision'] += f' (provisional: {res["n"]} of {len(planned)} seeds)'
             # Pairs are only comparable when all their runs used the same code.
             used = sorted({str(codes.get((comp[side], s))) for s in res['seeds']
                            for side in ('treatment', 'control')})
