@@ -305,6 +305,39 @@ def test_protocol_runs_seed_major_resume_and_skip(setup):
     assert read_calls(calls) == []
 
 
+def test_split_added_later_is_backfilled_from_the_checkpoint(setup):
+    tmp, calls, train, test, _ = setup
+    path = _protocol(tmp, seeds=[0])
+    ab.run_protocol(str(path), arms=['a'], work_dir=str(tmp / 'work'), train_cmd=train,
+                    test_cmd=test)
+    before = json.loads((tmp / 'runs' / 'a' / 'seed0.json').read_text())
+    # A third evaluation split joins the protocol after the run finished.
+    proto = json.loads(path.read_text())
+    proto['eval_splits']['scaled'] = ['test_evaluator.1.median_scaling=True']
+    path.write_text(json.dumps(proto))
+    assert ab.run_protocol(str(path), arms=['a'], work_dir=str(tmp / 'work'), dry_run=True) \
+        .endswith('a seed 0: backfill scaled (' + str(tmp / 'a_cfg.py') + ')')
+    calls.unlink()
+    ab.run_protocol(str(path), arms=['a'], work_dir=str(tmp / 'work'), train_cmd=train,
+                    test_cmd=test)
+    got = read_calls(calls)
+    assert [c[:3] for c in got] == [['test', 'a_cfg.py', '0']]   # no training, one test
+    assert got[0][3] == ['--cfg-options', 'train_cfg.max_iters=10',
+                         'test_evaluator.1.median_scaling=True']
+    after = json.loads((tmp / 'runs' / 'a' / 'seed0.json').read_text())
+    assert after['metrics']['test'] == before['metrics']['test']
+    assert after['metrics']['scaled']['mIoU'] == 50.0 and after['code'] == before['code']
+    assert set(after['eval_code']) == {'scaled'}
+    # Without the checkpoint there is nothing to test: a clear error, the JSON untouched.
+    proto['eval_splits']['other'] = []
+    path.write_text(json.dumps(proto))
+    (tmp / 'work' / 'a' / 'seed0' / 'last_checkpoint').unlink()
+    with pytest.raises(RuntimeError, match=r"lacks the evaluation split\(s\) \['other'\]"):
+        ab.run_protocol(str(path), arms=['a'], work_dir=str(tmp / 'work'), train_cmd=train,
+                        test_cmd=test)
+    assert json.loads((tmp / 'runs' / 'a' / 'seed0.json').read_text()) == after
+
+
 def test_readme_block_and_protocol_errors(tmp_path):
     readme = tmp_path / 'README.md'
     readme.write_text('# X\n\n<!-- evidence-results:begin -->\nold\n'

@@ -326,13 +326,24 @@ def run_protocol_one(run: Run, proto: dict, evidence_dir: str, train_cmd: str, t
                      python: str, execute: Callable[[List[str]], int]) -> str:
     """Train (or resume) one arm/seed, test it on every evaluation split, write its JSON.
 
-    Returns 'done' (JSON existed), 'resume' or 'new'."""
+    A finished run whose JSON lacks an evaluation split of the protocol (a split added after
+    it ran) is tested on that split from its last checkpoint; the JSON then records the code
+    of that evaluation under ``eval_code``.
+
+    Returns 'done' (JSON complete), 'backfill', 'resume' or 'new'."""
     out = evidence_path(evidence_dir, run.name, run.seed)
-    if osp.isfile(out):
-        print(f'[ablation] {run.name} seed {run.seed}: {out} exists, skipped')
-        return 'done'
     arm = proto['arms'][run.name]
     options = list(proto['cfg_options']) + list(arm['cfg_options'])
+    if osp.isfile(out):
+        with open(out, encoding='utf-8') as f:
+            record = json.load(f)
+        missing = [s for s in proto['eval_splits'] if s not in record.get('metrics', {})]
+        if not missing:
+            print(f'[ablation] {run.name} seed {run.seed}: {out} exists, skipped')
+            return 'done'
+        backfill_splits(run, proto, record, missing, options, test_cmd, python, execute)
+        bt.write_text(out, json.dumps(record, indent=1, sort_keys=True) + '\n')
+        return 'backfill'
     state = 'resume' if last_checkpoint(run.work_dir) is not None else 'new'
     metrics_files = {split: osp.join(run.work_dir, f'metrics_{split}.json')
                      for split in proto['eval_splits']}
@@ -374,6 +385,33 @@ def run_protocol_one(run: Run, proto: dict, evidence_dir: str, train_cmd: str, t
         json.dump(record, f, indent=1, sort_keys=True)
         f.write('\n')
     return state
+
+
+def backfill_splits(run: Run, proto: dict, record: dict, splits: Sequence[str],
+                    options: Sequence[str], test_cmd: str, python: str,
+                    execute: Callable[[List[str]], int]) -> None:
+    """Test a finished run's last checkpoint on ``splits`` and add them to ``record``."""
+    checkpoint = last_checkpoint(run.work_dir)
+    if checkpoint is None:
+        raise RuntimeError(
+            f'{run.name} seed {run.seed}: its JSON lacks the evaluation split(s) {list(splits)} '
+            f'of the protocol, and {run.work_dir} holds no checkpoint to test. Restore the '
+            'checkpoint, or delete the JSON to rerun the arm.')
+    for split in splits:
+        metrics = osp.join(run.work_dir, f'metrics_{split}.json')
+        values = dict(python=python, root=ROOT, config=run.config, work_dir=run.work_dir,
+                      seed=str(run.seed), metrics=metrics, checkpoint=checkpoint)
+        test_options = list(options) + list(proto['eval_splits'][split])
+        cmd = expand(test_cmd, values, dict(
+            resume=[], cfg_options=['--cfg-options'] + test_options if test_options else []))
+        print(f'[ablation] {run.name} seed {run.seed}: backfill {split}: {shlex.join(cmd)}',
+              flush=True)
+        code = execute(cmd)
+        if code != 0 or not osp.isfile(metrics):
+            raise RuntimeError(f'Testing arm {run.name} (seed {run.seed}) on {split} failed '
+                               f'(exit code {code}) or wrote no {metrics}.')
+        record['metrics'][split] = read_metrics(metrics)
+        record.setdefault('eval_code', {})[split] = code_version()
 
 
 def code_version(root: str = ROOT) -> Optional[str]:
@@ -604,8 +642,15 @@ def run_protocol(protocol: str, evidence_dir: Optional[str] = None,
     if dry_run:
         lines = []
         for r in runs:
-            done = osp.isfile(evidence_path(evidence_dir, r.name, r.seed))
-            state = 'done' if done else ('resume' if last_checkpoint(r.work_dir) else 'new')
+            path = evidence_path(evidence_dir, r.name, r.seed)
+            if osp.isfile(path):
+                with open(path, encoding='utf-8') as f:
+                    have = json.load(f).get('metrics', {})
+                missing = [s for s in proto['eval_splits'] if s not in have]
+                state = f'backfill {" ".join(missing)}' if missing else 'done'
+            else:
+                state = 'resume' if last_checkpoint(r.work_dir) else 'new'
+
             lines.append(f'{r.name} seed {r.seed}: {state} ({r.config})')
         print('\n'.join(lines))
         return '\n'.join(lines)
