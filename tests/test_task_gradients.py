@@ -119,5 +119,10 @@ def test_tool_prints_a_table_per_shared_part(load_tool, tiny_synthcity, capsys):
     for part in ('backbone.layer4', 'all shared'):
         norm_seg, norm_depth, _, cos = (float(c.split(' ± ')[0]) for c in rows[part])
         assert norm_seg > 0 and norm_depth > 0 and -1 <= cos <= 1
+    # --seed fixes weights, data order and augmentation: the same table again.
+    again = tool.main([osp.join(ROOT, 'configs/ccam/ccam_r18_synthcity.py'), '--batches', '2',
+                       '--cfg-options', f'train_dataloader.dataset.data_root={root}',
+                       'train_dataloader.batch_size=2'])
+    assert again == out
     with pytest.raises(SystemExit, match='mean-teacher config'):
         tool.main([osp.join(ROOT, 'configs/ccam/ccam_r18_synthcity_semi.py')])

@@ -17,11 +17,10 @@ import logging
 from typing import List, Optional, Sequence
 
 import numpy as np
-import torch
 from mmengine.config import Config, DictAction
 from mmengine.logging import MMLogger
 from mmengine.registry import init_default_scope
-from mmengine.runner import Runner, load_checkpoint
+from mmengine.runner import Runner, load_checkpoint, set_random_seed
 
 import mmseg_ccam  # noqa: F401  (registers the modules)
 from mmseg_ccam.apis.task_gradients import gradient_stats, task_gradients
@@ -66,7 +65,8 @@ def main(argv: Optional[Sequence[str]] = None) -> str:
     if cfg.model.get('type') == 'MeanTeacherSegDepth':
         raise SystemExit(f'{args.config} is a mean-teacher config; pass the supervised config '
                          'of its segmentor (the teacher has no gradients).')
-    torch.manual_seed(args.seed)
+    # Weights, data order and augmentation draws all follow --seed.
+    set_random_seed(args.seed)
     from mmseg.registry import MODELS
     model = MODELS.build(cfg.model)
     logger = MMLogger.get_current_instance()
@@ -79,6 +79,8 @@ def main(argv: Optional[Sequence[str]] = None) -> str:
     if args.checkpoint:
         load_checkpoint(model, args.checkpoint, map_location='cpu', strict=True)
     loader_cfg = dict(cfg.train_dataloader, num_workers=0, persistent_workers=False)
+    if isinstance(loader_cfg.get('sampler'), dict):
+        loader_cfg['sampler'] = dict(loader_cfg['sampler'], seed=args.seed)
     loader = Runner.build_dataloader(loader_cfg, seed=args.seed)
     per_batch, losses = [], []
     for i, data in enumerate(loader):
