@@ -338,6 +338,30 @@ def test_split_added_later_is_backfilled_from_the_checkpoint(setup):
     assert json.loads((tmp / 'runs' / 'a' / 'seed0.json').read_text()) == after
 
 
+def test_split_with_arm_options_and_secondary_comparison(tmp_path):
+    path = _protocol(tmp_path, seeds=[0, 1])
+    proto = json.loads(path.read_text())
+    proto['eval_splits']['scaled'] = {'options': ['x=1'], 'arm_options': {'a': None}}
+    proto['comparisons'].append({'name': 'b vs a (scaled)', 'treatment': 'b', 'control': 'a',
+                                 'split': 'scaled', 'metrics': ['mIoU'], 'secondary': True})
+    path.write_text(json.dumps(proto))
+    loaded = ab.load_protocol(str(path))
+    assert ab.arm_splits(loaded, 'a') == {'test': [], 'shift': [
+        'test_dataloader.dataset.data_prefix.img_path=s']}
+    assert ab.arm_splits(loaded, 'b')['scaled'] == ['x=1']
+    for s, (ma, mb) in enumerate([(50, 53), (52, 54)]):
+        _write_run(tmp_path, 'a', s, {'mIoU': ma})
+        _write_run(tmp_path, 'b', s, {'mIoU': mb})
+    md = ab.run_protocol(str(path), report_only=True)
+    row = next(line for line in md.splitlines() if line.startswith('| b vs a (scaled)'))
+    assert row.endswith('| secondary, not a claim: insufficient (n < 2) |')
+    proto['eval_splits']['scaled']['arm_options'] = {'zz': None}
+    path.write_text(json.dumps(proto))
+    with pytest.raises(ValueError, match=r"eval_splits.scaled.arm_options names unknown arms "
+                                         r"\['zz'\]"):
+        ab.load_protocol(str(path))
+
+
 def test_readme_block_and_protocol_errors(tmp_path):
     readme = tmp_path / 'README.md'
     readme.write_text('# X\n\n<!-- evidence-results:begin -->\nold\n'

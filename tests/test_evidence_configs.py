@@ -131,6 +131,26 @@ def test_every_protocol_arm_resolves_to_the_test_bed():
                                    'disparity/test_shift', 'camera/test_shift'}
 
 
+def test_median_scaled_split_targets_each_arms_depth_metric():
+    """The secondary split sets median_scaling on the arm's StreamingDepthMetric, wherever it
+    sits in the arm's evaluator list, and skips arms without one."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        '_ablation_for_configs', osp.join(ROOT, 'tools', 'analysis_tools', 'ablation.py'))
+    ab = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ab)
+    proto = ab.load_protocol(osp.join(ROOT, 'docs', 'evidence', 'protocol.json'))
+    for name, arm in proto['arms'].items():
+        cfg = Config.fromfile(osp.join(ROOT, arm['config']))
+        depth = [i for i, e in enumerate(cfg.test_evaluator)
+                 if e['type'] == 'StreamingDepthMetric']
+        options = ab.arm_splits(proto, name).get('test_scaled')
+        if not depth:
+            assert options is None, name
+            continue
+        assert options == [f'test_evaluator.{depth[0]}.median_scaling=True'], name
+
+
 @pytest.mark.parametrize('child,key,value', [
     ('semi_r18_1-8_no-mix', 'affine_mix', None),
     ('semi_r18_1-8_depthmix', 'affine_mix.warp', False),

@@ -277,6 +277,20 @@ def load_protocol(path: str) -> dict:
             raise ValueError(f'{path}: arm {name!r} has no "config".')
         arm.setdefault('cfg_options', [])
         arm.setdefault('seeds', proto['seeds'])
+    for split, spec in list(proto['eval_splits'].items()):
+        # A list: the split's test options, for every arm. A dict: "options" plus
+        # "arm_options" {arm: options, or null to skip the split for that arm} (arms whose
+        # evaluators differ, e.g. a single-task model without a depth metric).
+        spec = {'options': spec} if isinstance(spec, list) else dict(spec)
+        if not isinstance(spec.get('options', []), list):
+            raise ValueError(f'{path}: eval_splits.{split}.options must be a list.')
+        spec.setdefault('options', [])
+        spec.setdefault('arm_options', {})
+        unknown = sorted(set(spec['arm_options']) - set(proto['arms']))
+        if unknown:
+            raise ValueError(f'{path}: eval_splits.{split}.arm_options names unknown arms '
+                             f'{unknown}.')
+        proto['eval_splits'][split] = spec
     for comp in proto['comparisons']:
         for key in ('name', 'treatment', 'control', 'metrics'):
             if key not in comp:
@@ -290,6 +304,17 @@ def load_protocol(path: str) -> dict:
             raise ValueError(f'{path}: comparison {comp["name"]!r}: split {comp["split"]!r} is '
                              f'not in eval_splits ({sorted(proto["eval_splits"])}).')
     return proto
+
+
+def arm_splits(proto: dict, arm: str) -> Dict[str, List[str]]:
+    """The evaluation splits of one arm and their test options (a split whose
+    ``arm_options`` maps the arm to null is left out)."""
+    out = {}
+    for split, spec in proto['eval_splits'].items():
+        options = spec['arm_options'].get(arm, spec['options'])
+        if options is not None:
+            out[split] = list(options)
+    return out
 
 
 def _abs(path: str) -> str:
@@ -337,7 +362,7 @@ def run_protocol_one(run: Run, proto: dict, evidence_dir: str, train_cmd: str, t
     if osp.isfile(out):
         with open(out, encoding='utf-8') as f:
             record = json.load(f)
-        missing = [s for s in proto['eval_splits'] if s not in record.get('metrics', {})]
+        missing = [s for s in arm_splits(proto, run.name) if s not in record.get('metrics', {})]
         if not missing:
             print(f'[ablation] {run.name} seed {run.seed}: {out} exists, skipped')
             return 'done'
@@ -346,7 +371,7 @@ def run_protocol_one(run: Run, proto: dict, evidence_dir: str, train_cmd: str, t
         return 'backfill'
     state = 'resume' if last_checkpoint(run.work_dir) is not None else 'new'
     metrics_files = {split: osp.join(run.work_dir, f'metrics_{split}.json')
-                     for split in proto['eval_splits']}
+                     for split in arm_splits(proto, run.name)}
     if not all(osp.isfile(m) for m in metrics_files.values()):
         os.makedirs(run.work_dir, exist_ok=True)
         values = dict(python=python, root=ROOT, config=run.config, work_dir=run.work_dir,
@@ -364,7 +389,7 @@ def run_protocol_one(run: Run, proto: dict, evidence_dir: str, train_cmd: str, t
         if checkpoint is None:
             raise RuntimeError(f'Training arm {run.name} (seed {run.seed}) left no checkpoint '
                                f'named in {osp.join(run.work_dir, "last_checkpoint")}.')
-        for split, split_options in proto['eval_splits'].items():
+        for split, split_options in arm_splits(proto, run.name).items():
             if osp.isfile(metrics_files[split]):
                 continue
             values.update(checkpoint=checkpoint, metrics=metrics_files[split])
@@ -401,7 +426,7 @@ def backfill_splits(run: Run, proto: dict, record: dict, splits: Sequence[str],
         metrics = osp.join(run.work_dir, f'metrics_{split}.json')
         values = dict(python=python, root=ROOT, config=run.config, work_dir=run.work_dir,
                       seed=str(run.seed), metrics=metrics, checkpoint=checkpoint)
-        test_options = list(options) + list(proto['eval_splits'][split])
+        test_options = list(options) + arm_splits(proto, run.name)[split]
         cmd = expand(test_cmd, values, dict(
             resume=[], cfg_options=['--cfg-options'] + test_options if test_options else []))
         print(f'[ablation] {run.name} seed {run.seed}: backfill {split}: {shlex.join(cmd)}',
@@ -578,6 +603,8 @@ def report(proto: dict, evidence_dir: str) -> str:
             c = {s: v for s in ev.get(comp['control'], {})
                  if (v := _value(ev, comp['control'], s, split, metric)) is not None}
             res = paired(t, c, lower_is_better(metric))
+            if comp.get('secondary'):
+                res['decision'] = f'secondary, not a claim: {res["decision"]}'
             # A decision is final only on every seed the protocol gives both arms.
             planned = (set(proto['arms'][comp['treatment']]['seeds'])
                        & set(proto['arms'][comp['control']]['seeds']))
@@ -646,7 +673,7 @@ def run_protocol(protocol: str, evidence_dir: Optional[str] = None,
             if osp.isfile(path):
                 with open(path, encoding='utf-8') as f:
                     have = json.load(f).get('metrics', {})
-                missing = [s for s in proto['eval_splits'] if s not in have]
+                missing = [s for s in arm_splits(proto, r.name) if s not in have]
                 state = f'backfill {" ".join(missing)}' if missing else 'done'
             else:
                 state = 'resume' if last_checkpoint(r.work_dir) else 'new'
