@@ -362,6 +362,35 @@ def test_split_with_arm_options_and_secondary_comparison(tmp_path):
         ab.load_protocol(str(path))
 
 
+def test_code_versions_declared_equivalent_are_not_mixed(tmp_path):
+    path = _protocol(tmp_path, seeds=[0, 1])
+    for s, (ma, mb) in enumerate([(50, 53), (52, 54)]):
+        _write_run(tmp_path, 'a', s, {'mIoU': ma})
+        _write_run(tmp_path, 'b', s, {'mIoU': mb})
+    for arm, seed, code in (('a', 0, 'old'), ('a', 1, 'new'), ('b', 0, 'old'), ('b', 1, 'new')):
+        f = tmp_path / 'runs' / arm / f'seed{seed}.json'
+        f.write_text(json.dumps(dict(json.loads(f.read_text()), code=code)))
+
+    def row(extra):
+        proto = json.loads(path.read_text())
+        proto.update(extra)
+        path.write_text(json.dumps(proto))
+        md = ab.run_protocol(str(path), report_only=True)
+        return next(line for line in md.splitlines()
+                    if line.startswith('| b vs a | test | mIoU')), md
+
+    line, _ = row({})
+    assert line.endswith('| supported (mixed code versions) |')
+    group = {'versions': ['old', 'new'], 'evidence': 'same losses', 'arms': ['a', 'b']}
+    line, md = row({'code_equivalence': [group]})
+    assert line.endswith('| supported |') and 'declared equivalent' in md
+    # A group limited to other arms does not apply.
+    line, _ = row({'code_equivalence': [dict(group, arms=['later'])]})
+    assert line.endswith('(mixed code versions) |')
+    with pytest.raises(ValueError, match='needs two or more "versions" and the "evidence"'):
+        row({'code_equivalence': [{'versions': ['old', 'new']}]})
+
+
 def test_readme_block_and_protocol_errors(tmp_path):
     readme = tmp_path / 'README.md'
     readme.write_text('# X\n\n<!-- evidence-results:begin -->\nold\n'

@@ -291,6 +291,13 @@ def load_protocol(path: str) -> dict:
             raise ValueError(f'{path}: eval_splits.{split}.arm_options names unknown arms '
                              f'{unknown}.')
         proto['eval_splits'][split] = spec
+    for group in proto.setdefault('code_equivalence', []):
+        if len(group.get('versions', [])) < 2 or not group.get('evidence'):
+            raise ValueError(f'{path}: each code_equivalence group needs two or more '
+                             f'"versions" and the "evidence" that they train identically.')
+        unknown = sorted(set(group.get('arms', [])) - set(proto['arms']))
+        if unknown:
+            raise ValueError(f'{path}: code_equivalence names unknown arms {unknown}.')
     for comp in proto['comparisons']:
         for key in ('name', 'treatment', 'control', 'metrics'):
             if key not in comp:
@@ -499,6 +506,15 @@ def load_evidence(evidence_dir: str, proto: dict,
     return out
 
 
+def canonical_code(proto: dict, arm: str, version: str) -> str:
+    """``version``, or the first version of a ``code_equivalence`` group that holds it and
+    applies to ``arm`` (a group without ``arms`` applies to every arm)."""
+    for group in proto.get('code_equivalence', []):
+        if version in group['versions'] and arm in group.get('arms', proto['arms']):
+            return group['versions'][0]
+    return version
+
+
 def load_codes(evidence_dir: str, proto: dict) -> Dict[tuple, Optional[str]]:
     """``{(arm, seed): code version}`` of the runs whose JSON exists."""
     out = {}
@@ -610,10 +626,15 @@ def report(proto: dict, evidence_dir: str) -> str:
                        & set(proto['arms'][comp['control']]['seeds']))
             if res['n'] >= 2 and res['n'] < len(planned):
                 res['decision'] += f' (provisional: {res["n"]} of {len(planned)} seeds)'
-            # Pairs are only comparable when all their runs used the same code.
-            used = sorted({str(codes.get((comp[side], s))) for s in res['seeds']
-                           for side in ('treatment', 'control')})
-            if len(used) > 1:
+            # Pairs are only comparable when all their runs used the same code (or versions
+            # the protocol declares numerically equivalent for those arms).
+            raw = {(comp[side], str(codes.get((comp[side], s)))) for s in res['seeds']
+                   for side in ('treatment', 'control')}
+            used = sorted({v for _, v in raw})
+            if len({canonical_code(proto, arm, v) for arm, v in raw}) == 1 and len(used) > 1:
+                details.append(f'Code versions {", ".join(used)} in the pairs of {metric} are '
+                               'declared equivalent by the protocol (code_equivalence).')
+            elif len(used) > 1:
                 res['decision'] += ' (mixed code versions)'
                 details.append(f'Mixed code versions in the pairs of {metric}: '
                                f'{", ".join(used)}; rerun from one version before reading.')
