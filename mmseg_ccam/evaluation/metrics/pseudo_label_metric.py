@@ -1,6 +1,6 @@
 """How good a model's confident predictions would be as pseudo-labels."""
 from collections import OrderedDict
-from typing import Dict, Sequence
+from typing import Dict, Optional, Sequence
 
 import numpy as np
 import torch
@@ -78,8 +78,8 @@ class PseudoLabelMetric(BaseMetric):
     """
 
     def __init__(self, tau: float = 0.968, ignore_index: int = 255,
-                 collect_device: str = 'cpu', prefix: str = None,
-                 collect_dir: str = None) -> None:
+                 collect_device: str = 'cpu', prefix: Optional[str] = None,
+                 collect_dir: Optional[str] = None) -> None:
         super().__init__(collect_device=collect_device, prefix=prefix, collect_dir=collect_dir)
         if not 0.0 <= tau <= 1.0:
             raise ValueError(f'PseudoLabelMetric: tau={tau} must be in [0, 1].')
