@@ -126,3 +126,17 @@ def test_table_errors_name_the_path_and_the_key(tmp_path, al):
     _write(log, [{'loss': 1.0, 'step': 1}])
     with pytest.raises(KeyError, match=r"'gamma' is in none of the logs; logged keys: \['loss'"):
         al.summary_table([str(tmp_path / 'a')], ['gamma'], [1])
+
+
+def test_table_reads_each_log_once_whatever_the_number_of_keys(tmp_path, al, monkeypatch):
+    run = tmp_path / 'seed0'
+    for stamp, step in (('20240101_000000', 10), ('20240101_010000', 20)):
+        _write(run / stamp / 'vis_data' / 'scalars.json',
+               [{'loss': step / 10, 'share': step / 100, 'gamma': -step / 100, 'step': step}])
+    reads = []
+    real = al.read_log
+    monkeypatch.setattr(al, 'read_log', lambda path: reads.append(path) or real(path))
+    table = al.summary_table([str(run)], ['loss', 'share', 'gamma'], [20])
+    assert sorted(reads) == sorted(al.run_logs(str(run)))  # 2 reads for 3 keys, not 6
+    assert table.splitlines()[2:] == ['| loss | 20 | 2 |', '| share | 20 | 0.2 |',
+                                      '| gamma | 20 | -0.2 |']

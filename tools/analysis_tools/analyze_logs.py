@@ -77,7 +77,13 @@ def load_series(path: str, key: str) -> Tuple[np.ndarray, np.ndarray]:
         tuple[np.ndarray, np.ndarray]: int64 steps (sorted, unique) and float64 values; both
         empty when the key is not in the log.
     """
-    records = read_log(path)
+    return series_from_records(read_log(path), key, path)
+
+
+def series_from_records(records: Sequence[dict], key: str,
+                        path: str = 'log') -> Tuple[np.ndarray, np.ndarray]:
+    """:func:`load_series` on the records of a log already read (``path`` names it in
+    errors)."""
     name = resolve_key(records, key, path)
     by_step: Dict[int, float] = {}
     if name is not None:
@@ -109,12 +115,20 @@ def run_logs(path: str) -> List[str]:
     return logs
 
 
-def load_run_series(path: str, key: str) -> Tuple[np.ndarray, np.ndarray]:
+def read_run(path: str) -> Dict[str, List[dict]]:
+    """``{log: records}`` of every log of a run (see :func:`run_logs`), oldest first."""
+    return {log: read_log(log) for log in run_logs(path)}
+
+
+def load_run_series(path: str, key: str,
+                    logs: Optional[Dict[str, List[dict]]] = None) -> Tuple[np.ndarray, np.ndarray]:
     """:func:`load_series` over all logs of a run (see :func:`run_logs`); a step logged by
-    several of them (a resumed run replays from its checkpoint) takes the newest value."""
+    several of them (a resumed run replays from its checkpoint) takes the newest value.
+    ``logs``: the run's logs as :func:`read_run` returns them, to read each file once when
+    several keys are wanted."""
     by_step: Dict[int, float] = {}
-    for log in run_logs(path):
-        steps, values = load_series(log, key)
+    for log, records in (read_run(path) if logs is None else logs).items():
+        steps, values = series_from_records(records, key, log)
         by_step.update(zip(steps.tolist(), values.tolist()))
     steps = np.array(sorted(by_step), dtype=np.int64)
     return steps, np.array([by_step[s] for s in steps], dtype=np.float64)
@@ -138,11 +152,12 @@ def summary_table(paths: Sequence[str], keys: Sequence[str], steps: Sequence[int
         default_label(p) if osp.isfile(p) else osp.basename(osp.normpath(p)) for p in paths]
     if len(labels) != len(paths):
         raise ValueError(f'{len(labels)} labels for {len(paths)} runs.')
+    runs = [read_run(p) for p in paths]  # each file read once, whatever the number of keys
     series = {}
     for key in keys:
-        found = [load_run_series(p, key) for p in paths]
+        found = [load_run_series(p, key, logs) for p, logs in zip(paths, runs)]
         if all(s.size == 0 for s, _ in found):
-            known = sorted({k for p in paths for log in run_logs(p) for r in read_log(log)
+            known = sorted({k for logs in runs for records in logs.values() for r in records
                             for k in r})
             raise KeyError(f'Key {key!r} is in none of the logs; logged keys: {known}.')
         series[key] = found
