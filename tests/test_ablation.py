@@ -253,6 +253,28 @@ def test_report_from_synthetic_json(tmp_path):
 
 
 
+def test_per_class_table_by_hand(tmp_path, capsys):
+    path = _protocol(tmp_path)
+    # Seed 2 of b is missing -> pairs are seeds 0, 1. road: b - a = +2, +4 (mean 3, sd 1.41,
+    # se 1.00); car: b has no value on seed 1 -> one pair, -1, no SE; pole: 0 in both arms.
+    for s in range(3):
+        _write_run(tmp_path, 'a', s, {'IoU.road': 80.0, 'IoU.car': 40.0, 'IoU.pole': 0.0})
+    _write_run(tmp_path, 'b', 0, {'IoU.road': 82.0, 'IoU.car': 39.0, 'IoU.pole': 0.0})
+    _write_run(tmp_path, 'b', 1, {'IoU.road': 84.0, 'IoU.car': None, 'IoU.pole': 0.0})
+    md = ab.main(['--protocol', str(path), '--per-class', 'b vs a'])
+    assert capsys.readouterr().out == md
+    rows = [line for line in md.splitlines() if line.startswith('| ') and '%' in line]
+    assert rows == ['| road | 60.0 % | 83.00 | 80.00 | +2.00 / +4.00 | +3.00 ± 1.00 |',
+                    '| car | 39.5 % | 39.00 | 40.00 | -1.00 | -1.00 |',
+                    '| pole | 0.5 % | 0.00 | 0.00 | +0.00 / +0.00 | +0.00 ± 0.00 |']
+    assert 'paired by seed (0, 1)' in md and 'on `test`' in md
+    assert '`shift`' in ab.main(['--protocol', str(path), '--per-class', 'b vs a',
+                                 '--split', 'shift'])
+    with pytest.raises(ValueError, match="No comparison 'c vs a'.*'b vs a'"):
+        ab.main(['--protocol', str(path), '--per-class', 'c vs a'])
+    assert not (tmp_path / 'results.md').exists()  # prints only
+
+
 def test_decision_before_all_protocol_seeds_is_provisional(tmp_path):
     # The protocol gives both arms seeds 0-3; two pairs decide, but only provisionally.
     path = _protocol(tmp_path, seeds=[0, 1, 2, 3])

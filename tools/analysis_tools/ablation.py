@@ -656,6 +656,47 @@ def report(proto: dict, evidence_dir: str) -> str:
     return '\n'.join(lines).rstrip() + '\n'
 
 
+def per_class_report(proto: dict, evidence_dir: str, comparison: str,
+                     split: Optional[str] = None) -> str:
+    """Per-class IoU of one comparison: per-seed paired differences and their mean ± SE, one
+    row per class of the protocol's ``class_pixels`` (largest share of test pixels first).
+
+    Descriptive: where a segmentation difference sits (19 tests at 2 SE would find a
+    "significant" class by chance), never a decision of the protocol.
+    """
+    names = [c['name'] for c in proto['comparisons']]
+    if comparison not in names:
+        raise ValueError(f'No comparison {comparison!r} in the protocol; it has {names}.')
+    comp = proto['comparisons'][names.index(comparison)]
+    split = split or comp['split']
+    cp = proto.get('class_pixels')
+    if not cp:
+        raise ValueError('The protocol has no "class_pixels" (file and split of the per-class '
+                         'pixel counts); per-class tables need the class list.')
+    with open(_abs(cp['file']), encoding='utf-8') as f:
+        pixels = json.load(f)[cp.get('split', 'test')]['class_pixels']
+    total = sum(pixels.values()) or 1
+    ev = load_evidence(evidence_dir, proto)
+    arms = (comp['treatment'], comp['control'])
+    pairs = sorted(set(ev.get(arms[0], {})) & set(ev.get(arms[1], {})))
+    lines = [f'Per-class IoU, `{arms[0]}` − `{arms[1]}` on `{split}`, paired by seed '
+             f'({", ".join(map(str, pairs)) or "no pairs yet"}); descriptive, not a claim.', '',
+             '| class | test pixels | treatment mean | control mean | per-seed difference | '
+             'difference ± SE |', '| :--- | ---: | ---: | ---: | :--- | ---: |']
+    for cls in sorted(pixels, key=lambda c: -pixels[c]):
+        key = f'IoU.{cls}'
+        t, c = ({s: v for s in pairs if (v := _value(ev, arm, s, split, key)) is not None}
+                for arm in arms)
+        res = paired(t, c)
+        mean_t = f'{sum(t.values()) / len(t):.2f}' if t else '—'
+        mean_c = f'{sum(c.values()) / len(c):.2f}' if c else '—'
+        diff = '—' if res['mean'] is None else f'{res["mean"]:+.2f}' + (
+            '' if res['se'] is None else f' ± {res["se"]:.2f}')
+        lines.append(f'| {cls} | {100 * pixels[cls] / total:.1f} % | {mean_t} | {mean_c} | '
+                     f'{" / ".join(f"{d:+.2f}" for d in res["diffs"]) or "—"} | {diff} |')
+    return '\n'.join(lines) + '\n'
+
+
 def summary_block(markdown: str) -> str:
     """The summary table (and its preamble) of a :func:`report`."""
     body = markdown.split('## Summary', 1)[1].split('## Per comparison', 1)[0]
@@ -729,6 +770,11 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         help='protocol mode: only turn the per-seed JSON into tables')
     parser.add_argument('--readme', help='protocol mode: also rewrite the results block of this '
                         'README')
+    parser.add_argument('--per-class', metavar='COMPARISON',
+                        help='protocol mode: print the per-class IoU differences of this '
+                        'comparison (by name) and exit; nothing is run or written')
+    parser.add_argument('--split', help='with --per-class: evaluation split (default: the '
+                        "comparison's)")
     parser.add_argument('--seeds', type=int, nargs='+',
                         help='seeds to run (default 0 1 2; protocol mode: a subset of the '
                         "protocol's seeds, default all)")
@@ -749,6 +795,13 @@ def main(argv: Optional[Sequence[str]] = None) -> str:
     if args.protocol:
         if args.configs:
             raise SystemExit('Give either config files or --protocol, not both.')
+        if args.per_class:
+            proto = load_protocol(args.protocol)
+            markdown = per_class_report(
+                proto, args.evidence_dir or osp.dirname(osp.abspath(args.protocol)),
+                args.per_class, args.split)
+            print(markdown, end='')
+            return markdown
         markdown = run_protocol(
             args.protocol, args.evidence_dir,
             args.work_dir or osp.join(ROOT, 'work_dirs', 'evidence'), args.arms, args.python,
