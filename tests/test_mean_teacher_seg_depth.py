@@ -265,6 +265,14 @@ def test_unsup_seg_loss_confidence_weighting_by_hand():
     model = build(semi_train_cfg=dict(tau=0.9))
     expected = 3 / 8 * (6 * log_k + odd) / 7
     torch.testing.assert_close(model.unsup_seg_loss(logits, pseudo, conf), expected)
+    # mask: only the confident valid pixels (image 0: (0,0) and (1,0), both CE log K; image 1's
+    # confident pixel is ignored) over the 7 valid pixels; the odd pixel (conf 0.2) is left out
+    model = build(semi_train_cfg=dict(tau=0.9, pseudo_weight='mask'))
+    loss = model.unsup_seg_loss(logits.requires_grad_(), pseudo, conf)
+    torch.testing.assert_close(loss, 2 * log_k / 7)
+    grad, = torch.autograd.grad(loss, logits)
+    below = (conf < 0.9).unsqueeze(1).expand_as(grad)
+    assert grad[below].abs().max() == 0 and grad[0, :, 0, 0].abs().sum() > 0
 
 
 def test_depthmix_wiring_matches_manual_mix():

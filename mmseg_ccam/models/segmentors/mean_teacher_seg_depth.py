@@ -58,7 +58,7 @@ _TRAIN_DEFAULTS = dict(tau=0.968, sup_weight=1.0, unsup_seg_weight=1.0, unsup_de
                        pseudo_weight='batch', student_forward='concat', color_view_bn='frozen',
                        affine_mix=_AFFINE_MIX_DEFAULTS, strong_aug=_STRONG_AUG_DEFAULTS,
                        color_aug=_COLOR_AUG_DEFAULTS)
-_CHOICES = dict(pseudo_weight=('batch', 'image'), student_forward=('concat', 'separate'),
+_CHOICES = dict(pseudo_weight=('batch', 'image', 'mask'), student_forward=('concat', 'separate'),
                 color_view_bn=('frozen', 'update'))
 _TEST_KEYS = ('eval_model', )
 _INIT_CFG_KEYS = ('type', 'checkpoint', 'map_location')
@@ -200,7 +200,9 @@ class MeanTeacherSegDepth(FiniteLossGuardMixin, BaseModel):
               before ``unsup_start_iter``, then ramps up as ``exp(-5 (1 - x)^2)`` over
               ``unsup_rampup_iters`` (see :meth:`pseudo_label_schedule`).
             - ``pseudo_weight`` ('batch'): 'batch' (the batch's share above ``tau`` times the
-              batch's mean CE, as DACS) or 'image' (per-image shares and means).
+              batch's mean CE, as DACS), 'image' (per-image shares and means) or 'mask'
+              (CE on the pixels >= ``tau`` only, over the valid pixels: no gradient from
+              pixels below ``tau``).
             - ``student_forward`` ('concat'): 'concat' (labeled and unlabeled views in one
               student forward) or 'separate' (two forwards; BN statistics updated twice).
             - ``color_view_bn`` ('frozen'): 'frozen' (the ColorAug view does not move BN
@@ -443,7 +445,10 @@ class MeanTeacherSegDepth(FiniteLossGuardMixin, BaseModel):
         ``pseudo_weight='batch'`` (DACS, Hoyer et al.): ``w * CE`` with ``CE`` the mean over
         all non-ignored pixels of the batch and ``w`` the batch's share of pixels with
         ``conf >= tau``. ``'image'``: the mean over images of ``w_i * CE_i`` with per-image
-        means and shares. ``w`` is a constant (no gradient).
+        means and shares. ``w`` is a constant (no gradient). ``'mask'`` (FixMatch-style): CE
+        only on the pixels with ``conf >= tau``, summed and divided by the number of valid
+        pixels, so pixels below ``tau`` give no gradient at all (with 'batch' and 'image' they
+        are trained towards their pseudo-label, at the weight ``w``).
         """
         tau = self.semi_train_cfg['tau']
         ce = F.cross_entropy(logits, pseudo, ignore_index=IGNORE_INDEX, reduction='none')
@@ -451,6 +456,8 @@ class MeanTeacherSegDepth(FiniteLossGuardMixin, BaseModel):
         above = (conf >= tau).to(ce.dtype)
         if self.semi_train_cfg['pseudo_weight'] == 'batch':
             return above.mean().detach() * (ce * valid).sum() / valid.sum().clamp(min=1)
+        if self.semi_train_cfg['pseudo_weight'] == 'mask':
+            return (ce * valid * above).sum() / valid.sum().clamp(min=1)
         per_image = (ce * valid).flatten(1).sum(1) / valid.flatten(1).sum(1).clamp(min=1)
         weight = above.flatten(1).mean(1)
         return (weight.detach() * per_image).mean()
