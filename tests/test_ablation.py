@@ -273,6 +273,10 @@ def test_per_class_table_by_hand(tmp_path, capsys):
     with pytest.raises(ValueError, match="No comparison 'c vs a'.*'b vs a'"):
         ab.main(['--protocol', str(path), '--per-class', 'c vs a'])
     assert not (tmp_path / 'results.md').exists()  # prints only
+    with pytest.raises(ValueError, match="--split 'val' is not an evaluation split.*'shift'"):
+        ab.main(['--protocol', str(path), '--per-class', 'b vs a', '--split', 'val'])
+    with pytest.raises(SystemExit, match='--split only goes with --per-class'):
+        ab.main(['--protocol', str(path), '--report-only', '--split', 'shift'])
 
 
 def test_decision_before_all_protocol_seeds_is_provisional(tmp_path):

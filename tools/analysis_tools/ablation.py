@@ -577,14 +577,22 @@ def _mean_std(values: Dict[int, float], metric: str) -> str:
     return f'{_fmt(stat["mean"], metric)} ± {sd} (n={stat["n"]})'
 
 
+def class_pixels(proto: dict) -> Optional[Dict[str, int]]:
+    """``{class: labeled pixels}`` of the protocol's ``class_pixels`` file and split, in the
+    file's order; None when the protocol names none."""
+    cp = proto.get('class_pixels')
+    if not cp:
+        return None
+    with open(_abs(cp['file']), encoding='utf-8') as f:
+        return json.load(f)[cp.get('split', 'test')]['class_pixels']
+
+
 def report(proto: dict, evidence_dir: str) -> str:
     """The Markdown tables of the protocol's results (per comparison: per-seed values, mean ±
     std, paired difference ± SE, decision)."""
     frequent = None
-    cp = proto.get('class_pixels')
-    if cp:
-        with open(_abs(cp['file']), encoding='utf-8') as f:
-            pixels = json.load(f)[cp.get('split', 'test')]['class_pixels']
+    pixels = class_pixels(proto)
+    if pixels is not None:
         frequent = frequent_classes(pixels, proto.get('frequent_class_fraction', 0.01))
     ev = load_evidence(evidence_dir, proto, frequent)
     codes = load_codes(evidence_dir, proto)
@@ -669,12 +677,13 @@ def per_class_report(proto: dict, evidence_dir: str, comparison: str,
         raise ValueError(f'No comparison {comparison!r} in the protocol; it has {names}.')
     comp = proto['comparisons'][names.index(comparison)]
     split = split or comp['split']
-    cp = proto.get('class_pixels')
-    if not cp:
+    if split not in proto['eval_splits']:
+        raise ValueError(f'--split {split!r} is not an evaluation split of the protocol '
+                         f'({sorted(proto["eval_splits"])}).')
+    pixels = class_pixels(proto)
+    if pixels is None:
         raise ValueError('The protocol has no "class_pixels" (file and split of the per-class '
                          'pixel counts); per-class tables need the class list.')
-    with open(_abs(cp['file']), encoding='utf-8') as f:
-        pixels = json.load(f)[cp.get('split', 'test')]['class_pixels']
     total = sum(pixels.values()) or 1
     ev = load_evidence(evidence_dir, proto)
     arms = (comp['treatment'], comp['control'])
@@ -795,6 +804,8 @@ def main(argv: Optional[Sequence[str]] = None) -> str:
     if args.protocol:
         if args.configs:
             raise SystemExit('Give either config files or --protocol, not both.')
+        if args.split and not args.per_class:
+            raise SystemExit('--split only goes with --per-class.')
         if args.per_class:
             proto = load_protocol(args.protocol)
             markdown = per_class_report(
