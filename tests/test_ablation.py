@@ -388,6 +388,42 @@ def test_split_with_arm_options_and_secondary_comparison(tmp_path):
         ab.load_protocol(str(path))
 
 
+def test_control_split_pairs_one_arm_across_splits(tmp_path):
+    # What the shift costs arm a, paired by seed: mIoU on shift - on test = -8, -6, -7
+    # (mean -7, sd 1, se 0.577 -> contradicted); abs_rel +.03, 0, 0 (mean .01, se .01) ->
+    # not supported.
+    path = _protocol(tmp_path)
+    proto = json.loads(path.read_text())
+    proto['comparisons'].append({'name': 'shift cost (a)', 'treatment': 'a', 'control': 'a',
+                                 'split': 'shift', 'control_split': 'test',
+                                 'metrics': ['mIoU', 'abs_rel'], 'secondary': True})
+    path.write_text(json.dumps(proto))
+    for s, (m, m_shift, r_shift) in enumerate([(58, 50, .23), (60, 54, .20), (62, 55, .20)]):
+        _write_run(tmp_path, 'a', s, {'mIoU': m, 'IoU.road': 80.0 + s, 'abs_rel': .20},
+                   {'mIoU': m_shift, 'IoU.road': 70.0, 'abs_rel': r_shift})
+    md = ab.run_protocol(str(path), report_only=True)
+    rows = {line.split('|')[3].strip(): line for line in md.splitlines()
+            if line.startswith('| shift cost (a) |')}
+    assert rows['mIoU'].split('|')[2].strip() == 'shift vs test'
+    assert rows['mIoU'].endswith('| -7.00 ± 0.58 | secondary, not a claim: contradicted |')
+    assert rows['abs_rel'].endswith('| +0.0100 ± 0.0100 | secondary, not a claim: '
+                                    'not supported |')
+    assert 'on `shift` vs on `test`' in md
+    # --per-class reads each side on its own split; road: 70 - 80, 70 - 81, 70 - 82.
+    table = ab.main(['--protocol', str(path), '--per-class', 'shift cost (a)'])
+    assert '`shift` vs `test`' in table
+    assert '| road | 60.0 % | 70.00 | 81.00 | -10.00 / -11.00 / -12.00 | -11.00 ± 0.58 |' in table
+    # An arm against itself on one split is refused.
+    proto['comparisons'][-1]['control_split'] = 'shift'
+    path.write_text(json.dumps(proto))
+    with pytest.raises(ValueError, match="compares arm 'a' on 'shift' with itself"):
+        ab.load_protocol(str(path))
+    proto['comparisons'][-1]['control_split'] = 'val'
+    path.write_text(json.dumps(proto))
+    with pytest.raises(ValueError, match="control_split 'val' is not in eval_splits"):
+        ab.load_protocol(str(path))
+
+
 def test_code_versions_declared_equivalent_are_not_mixed(tmp_path):
     path = _protocol(tmp_path, seeds=[0, 1])
     for s, (ma, mb) in enumerate([(50, 53), (52, 54)]):

@@ -31,7 +31,9 @@ evaluation split (skipped when present, resumed from the last checkpoint when in
 ``--report-only`` turns those JSON files into ``<evidence-dir>/results.md``: per-seed values,
 mean ± std per arm, and per comparison the paired difference ± standard error with the decision
 (``supported`` when the mean paired difference favours the claim by more than 2 SE,
-``contradicted`` when it opposes it by more than 2 SE, else ``not supported``).
+``contradicted`` when it opposes it by more than 2 SE, else ``not supported``). A comparison
+may read its control on another split (``"control_split"``): one arm on a shifted split vs the
+same checkpoints on ``test`` is what the shift costs it, paired by seed.
 ``mIoU_frequent`` is the mean IoU over the classes holding at least ``frequent_class_fraction``
 of the labeled test pixels (counts from the generator's summary). ``--readme README.md`` also
 replaces the block between ``<!-- evidence-results:begin -->`` and
@@ -307,9 +309,17 @@ def load_protocol(path: str) -> dict:
                 raise ValueError(f'{path}: comparison {comp["name"]!r}: {side} '
                                  f'{comp[side]!r} is not an arm ({sorted(proto["arms"])}).')
         comp.setdefault('split', 'test')
-        if comp['split'] not in proto['eval_splits']:
-            raise ValueError(f'{path}: comparison {comp["name"]!r}: split {comp["split"]!r} is '
-                             f'not in eval_splits ({sorted(proto["eval_splits"])}).')
+        # ``control_split``: the control is read on another split (e.g. one arm on test_shift
+        # vs the same arm on test: what a distribution shift costs it, paired by seed).
+        comp.setdefault('control_split', comp['split'])
+        for key in ('split', 'control_split'):
+            if comp[key] not in proto['eval_splits']:
+                raise ValueError(f'{path}: comparison {comp["name"]!r}: {key} {comp[key]!r} '
+                                 f'is not in eval_splits ({sorted(proto["eval_splits"])}).')
+        if comp['treatment'] == comp['control'] and comp['split'] == comp['control_split']:
+            raise ValueError(f'{path}: comparison {comp["name"]!r} compares arm '
+                             f'{comp["treatment"]!r} on {comp["split"]!r} with itself; give '
+                             'another control arm or a "control_split".')
     return proto
 
 
@@ -616,16 +626,18 @@ def report(proto: dict, evidence_dir: str) -> str:
               '| :--- | :--- | :--- | ---: | ---: | ---: | ---: | :--- |']
     details = []
     for comp in proto['comparisons']:
-        split = comp['split']
+        split, c_split = comp['split'], comp['control_split']
+        shown = split if c_split == split else f'{split} vs {c_split}'
         claim = comp.get('claim', f'{comp["treatment"]} better than {comp["control"]}')
+        where = f'on `{split}`' if c_split == split else f'on `{split}` vs on `{c_split}`'
         details += [f'### {comp["name"]}', '',
-                    f'Claim: {claim} — `{comp["treatment"]}` vs `{comp["control"]}` on '
-                    f'`{split}`.', '']
+                    f'Claim: {claim} — `{comp["treatment"]}` vs `{comp["control"]}` {where}.',
+                    '']
         for metric in comp['metrics']:
             t = {s: v for s in ev.get(comp['treatment'], {})
                  if (v := _value(ev, comp['treatment'], s, split, metric)) is not None}
             c = {s: v for s in ev.get(comp['control'], {})
-                 if (v := _value(ev, comp['control'], s, split, metric)) is not None}
+                 if (v := _value(ev, comp['control'], s, c_split, metric)) is not None}
             res = paired(t, c, lower_is_better(metric))
             if comp.get('secondary'):
                 res['decision'] = f'secondary, not a claim: {res["decision"]}'
@@ -649,7 +661,7 @@ def report(proto: dict, evidence_dir: str) -> str:
             diff = '—' if res['mean'] is None else (
                 _fmt(res['mean'], metric, signed=True) +
                 ('' if res['se'] is None else f' ± {_fmt(res["se"], metric)}'))
-            lines.append(f'| {comp["name"]} | {split} | {metric} | {res["n"]} | '
+            lines.append(f'| {comp["name"]} | {shown} | {metric} | {res["n"]} | '
                          f'{_mean_std(t, metric)} | {_mean_std(c, metric)} | {diff} | '
                          f'{res["decision"]} |')
             details += [f'{metric} ({"lower" if lower_is_better(metric) else "higher"} is '
@@ -676,6 +688,8 @@ def per_class_report(proto: dict, evidence_dir: str, comparison: str,
     if comparison not in names:
         raise ValueError(f'No comparison {comparison!r} in the protocol; it has {names}.')
     comp = proto['comparisons'][names.index(comparison)]
+    # --split reads both sides there; otherwise each side on its own split of the comparison.
+    c_split = split or comp['control_split']
     split = split or comp['split']
     if split not in proto['eval_splits']:
         raise ValueError(f'--split {split!r} is not an evaluation split of the protocol '
@@ -688,14 +702,15 @@ def per_class_report(proto: dict, evidence_dir: str, comparison: str,
     ev = load_evidence(evidence_dir, proto)
     arms = (comp['treatment'], comp['control'])
     pairs = sorted(set(ev.get(arms[0], {})) & set(ev.get(arms[1], {})))
-    lines = [f'Per-class IoU, `{arms[0]}` − `{arms[1]}` on `{split}`, paired by seed '
+    where = f'`{split}`' if c_split == split else f'`{split}` vs `{c_split}`'
+    lines = [f'Per-class IoU, `{arms[0]}` − `{arms[1]}` on {where}, paired by seed '
              f'({", ".join(map(str, pairs)) or "no pairs yet"}); descriptive, not a claim.', '',
              '| class | test pixels | treatment mean | control mean | per-seed difference | '
              'difference ± SE |', '| :--- | ---: | ---: | ---: | :--- | ---: |']
     for cls in sorted(pixels, key=lambda c: -pixels[c]):
         key = f'IoU.{cls}'
-        t, c = ({s: v for s in pairs if (v := _value(ev, arm, s, split, key)) is not None}
-                for arm in arms)
+        t, c = ({s: v for s in pairs if (v := _value(ev, arm, s, sp, key)) is not None}
+                for arm, sp in zip(arms, (split, c_split)))
         res = paired(t, c)
         mean_t = f'{sum(t.values()) / len(t):.2f}' if t else '—'
         mean_c = f'{sum(c.values()) / len(c):.2f}' if c else '—'
