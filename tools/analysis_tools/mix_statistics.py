@@ -13,16 +13,15 @@ Example::
         work_dirs/evidence/semi/seed0/iter_1000.pth --batches 25
 """
 import argparse
-import logging
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 from mmengine.config import Config, DictAction
-from mmengine.logging import MMLogger
 from mmengine.registry import init_default_scope
-from mmengine.runner import Runner, load_checkpoint, set_random_seed
+from mmengine.runner import set_random_seed
 
 import mmseg_ccam  # noqa: F401  (registers the modules)
+from mmseg_ccam.apis.analysis import build_model_quietly, build_train_loader
 from mmseg_ccam.apis.mix_statistics import MIX_MODES, mix_statistics
 from mmseg_ccam.models.segmentors.mean_teacher_seg_depth import split_labeled
 
@@ -81,21 +80,9 @@ def main(argv: Optional[Sequence[str]] = None) -> str:
                          f"{cfg.model.get('type')!r}); mixing acts on the unlabeled frames of "
                          'a MeanTeacherSegDepth config.')
     set_random_seed(args.seed)
-    from mmseg.registry import MODELS
-    model = MODELS.build(cfg.model)
-    logger = MMLogger.get_current_instance()
-    level = logger.level
-    logger.setLevel(logging.WARNING)  # init_weights logs every parameter at INFO
-    try:
-        model.init_weights()
-    finally:
-        logger.setLevel(level)
-    load_checkpoint(model, args.checkpoint, map_location='cpu', strict=True)
+    model = build_model_quietly(cfg, args.checkpoint)
     model.eval()
-    loader_cfg = dict(cfg.train_dataloader, num_workers=0, persistent_workers=False)
-    if isinstance(loader_cfg.get('sampler'), dict):
-        loader_cfg['sampler'] = dict(loader_cfg['sampler'], seed=args.seed)
-    loader = Runner.build_dataloader(loader_cfg, seed=args.seed)
+    loader = build_train_loader(cfg, args.seed)
     classes = loader.dataset.metainfo['classes']
     totals: Dict[str, Dict[str, np.ndarray]] = {}
     frames = 0

@@ -13,16 +13,15 @@ Example::
         work_dirs/evidence/ccam/seed0/iter_1000.pth --batches 8
 """
 import argparse
-import logging
 from typing import List, Optional, Sequence
 
 import numpy as np
 from mmengine.config import Config, DictAction
-from mmengine.logging import MMLogger
 from mmengine.registry import init_default_scope
-from mmengine.runner import Runner, load_checkpoint, set_random_seed
+from mmengine.runner import set_random_seed
 
 import mmseg_ccam  # noqa: F401  (registers the modules)
+from mmseg_ccam.apis.analysis import build_model_quietly, build_train_loader
 from mmseg_ccam.apis.task_gradients import gradient_stats, task_gradients
 
 
@@ -67,21 +66,8 @@ def main(argv: Optional[Sequence[str]] = None) -> str:
                          'of its segmentor (the teacher has no gradients).')
     # Weights, data order and augmentation draws all follow --seed.
     set_random_seed(args.seed)
-    from mmseg.registry import MODELS
-    model = MODELS.build(cfg.model)
-    logger = MMLogger.get_current_instance()
-    level = logger.level
-    logger.setLevel(logging.WARNING)  # init_weights logs every parameter at INFO
-    try:
-        model.init_weights()
-    finally:
-        logger.setLevel(level)
-    if args.checkpoint:
-        load_checkpoint(model, args.checkpoint, map_location='cpu', strict=True)
-    loader_cfg = dict(cfg.train_dataloader, num_workers=0, persistent_workers=False)
-    if isinstance(loader_cfg.get('sampler'), dict):
-        loader_cfg['sampler'] = dict(loader_cfg['sampler'], seed=args.seed)
-    loader = Runner.build_dataloader(loader_cfg, seed=args.seed)
+    model = build_model_quietly(cfg, args.checkpoint)
+    loader = build_train_loader(cfg, args.seed)
     per_batch, losses = [], []
     for i, data in enumerate(loader):
         if i == args.batches:
