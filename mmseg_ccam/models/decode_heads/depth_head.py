@@ -149,11 +149,13 @@ class DepthHead(DepthwiseSeparableASPPHead):
     def _init_depth_bias(self) -> None:
         if self.init_depth is None:
             return
+        # On the bias's own device (init_weights may run after the model moved to the GPU),
+        # not on the default device.
         bias = depth_to_logits(
-            torch.tensor(float(self.init_depth)), self.depth_mapping, self.min_depth,
-            self.max_depth)
+            torch.tensor(float(self.init_depth), device=self.conv_seg.bias.device),
+            self.depth_mapping, self.min_depth, self.max_depth)
         with torch.no_grad():
-            self.conv_seg.bias.fill_(bias.item())
+            self.conv_seg.bias.fill_(bias)
 
     def init_weights(self) -> None:
         """Run the configured init, then set the output bias for ``init_depth``."""

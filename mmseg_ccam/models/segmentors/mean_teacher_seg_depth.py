@@ -392,9 +392,10 @@ class MeanTeacherSegDepth(FiniteLossGuardMixin, BaseModel):
 
     # ---------------------------------------------------------------- training
     def _generator(self, device: torch.device) -> torch.Generator:
-        # Seeded from the global RNG, which MMEngine seeds (and a resume restores), so runs
-        # are reproducible while draws can happen on the inputs' device.
-        seed = int(torch.randint(0, 2**62, (1, ), dtype=torch.int64))
+        # Seeded from the global CPU RNG, which MMEngine seeds (and a resume restores), so runs
+        # are reproducible while draws can happen on the inputs' device. The seed is a host
+        # value: drawn on the CPU explicitly, whatever the default device.
+        seed = int(torch.randint(0, 2**62, (1, ), dtype=torch.int64, device='cpu'))
         return torch.Generator(device=device).manual_seed(seed)
 
     @staticmethod
@@ -535,7 +536,7 @@ class MeanTeacherSegDepth(FiniteLossGuardMixin, BaseModel):
                     samples: SampleList) -> Dict[str, Tensor]:
         """``SegDepthEncoderDecoder.loss`` of the labeled samples from given head outputs."""
         st = self.student
-        samples = st._fill_missing_seg_labels(samples)
+        samples = st._fill_missing_seg_labels(samples, seg_logits.device)
         losses = add_prefix(st.decode_head.loss_by_feat(seg_logits, samples), 'decode')
         if st.with_auxiliary_head:
             losses.update(st._auxiliary_head_forward_train(seg_feats, samples))

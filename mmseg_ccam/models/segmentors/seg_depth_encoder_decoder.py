@@ -225,18 +225,21 @@ class SegDepthEncoderDecoder(FiniteLossGuardMixin, EncoderDecoder):
         return x, x
 
     # ---------------------------------------------------------------- training
-    def _fill_missing_seg_labels(self, data_samples: SampleList) -> SampleList:
+    def _fill_missing_seg_labels(self, data_samples: SampleList,
+                                 device: Optional[torch.device] = None) -> SampleList:
         """Give samples without ``gt_sem_seg`` an all-ignore map (new sample
-        objects; the caller's samples are not modified)."""
+        objects; the caller's samples are not modified), made on ``device``
+        (the features' device; default: that of the first label or depth map),
+        where the data preprocessor has put the other samples' labels: MMSeg's
+        loss stacks them."""
         if all('gt_sem_seg' in ds for ds in data_samples):
             return data_samples
         shape = None
         for ds in data_samples:
-            if 'gt_sem_seg' in ds:
-                shape = ds.gt_sem_seg.shape
-                break
-            if 'gt_depth_map' in ds:
-                shape = ds.gt_depth_map.shape
+            if 'gt_sem_seg' in ds or 'gt_depth_map' in ds:
+                ref = ds.gt_sem_seg if 'gt_sem_seg' in ds else ds.gt_depth_map
+                shape = ref.shape
+                device = ref.data.device if device is None else device
                 break
         if shape is None:
             meta = data_samples[0].metainfo
@@ -254,7 +257,7 @@ class SegDepthEncoderDecoder(FiniteLossGuardMixin, EncoderDecoder):
             if 'gt_sem_seg' not in ds:
                 new = SegDataSample(metainfo=ds.metainfo)
                 new.gt_sem_seg = PixelData(
-                    data=torch.full((1, *shape), ignore, dtype=torch.long))
+                    data=torch.full((1, *shape), ignore, dtype=torch.long, device=device))
                 if 'gt_depth_map' in ds:
                     new.gt_depth_map = ds.gt_depth_map
                 ds = new
@@ -264,7 +267,7 @@ class SegDepthEncoderDecoder(FiniteLossGuardMixin, EncoderDecoder):
     def seg_head_loss(self, seg_feats: Tuple[Tensor, ...], data_samples: SampleList) -> dict:
         """Decode (+ auxiliary) head losses on given features, weighted by
         ``seg_loss_weight``; keys ``decode.*`` / ``aux.*``."""
-        data_samples = self._fill_missing_seg_labels(data_samples)
+        data_samples = self._fill_missing_seg_labels(data_samples, seg_feats[0].device)
         losses = self._decode_head_forward_train(seg_feats, data_samples)
         if self.with_auxiliary_head:
             losses.update(self._auxiliary_head_forward_train(seg_feats, data_samples))

@@ -1,4 +1,5 @@
 """Cross-Channel Attention Module (CCAM) between a segmentation and a depth feature map."""
+import contextlib
 import math
 from typing import Dict, Optional, Tuple
 
@@ -79,7 +80,11 @@ def cross_channel_attention(x_s: Tensor,
             'adapters of CCAMNeck the same `adapter_channels` at this level.')
     b, c, h, w = x_s.shape
     n = h * w
-    with torch.autocast(device_type=x_s.device.type, enabled=False):
+    # No autocast to switch off where the device has none (e.g. `meta` in the device tests).
+    device_type = x_s.device.type
+    no_autocast = torch.autocast(device_type=device_type, enabled=False) \
+        if torch.amp.is_autocast_available(device_type) else contextlib.nullcontext()
+    with no_autocast:
         fs = x_s.float().reshape(b, c, n)
         fd = x_d.float().reshape(b, c, n)
         # One energy matrix serves both directions: X_d X_s^T is its transpose.
