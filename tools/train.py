@@ -10,7 +10,10 @@ Examples::
 import argparse
 import logging
 import os
+import sys
+from typing import Optional
 
+import torch
 from mmengine.config import DictAction
 from mmengine.logging import print_log
 
@@ -41,7 +44,32 @@ def parse_args() -> argparse.Namespace:
     return args
 
 
+class AmpUnavailableError(RuntimeError):
+    """Mixed precision asked for on a machine where MMEngine's ``AmpOptimWrapper`` cannot run."""
+
+
+def check_amp_device(cfg, cuda: Optional[bool] = None) -> None:
+    """Refuse ``AmpOptimWrapper`` (``--amp`` or set in the config) without CUDA.
+
+    MMEngine's ``AmpOptimWrapper`` asserts at build time that a GPU (or NPU / MLU / MUSA) is
+    present, also with ``dtype='bfloat16'``, and float16 autocast with loss scaling is a CUDA
+    feature; on the CPU the run would stop with a bare ``AssertionError`` after the dataset and
+    model were built. bfloat16 autocast of the model itself works on the CPU
+    (``tests/test_autocast_cpu.py``) but is slower than float32 on most CPUs, so no CPU
+    substitute is made: the run is refused with one line saying what to do.
+    """
+    cuda = torch.cuda.is_available() if cuda is None else cuda
+    wrapper = cfg.get('optim_wrapper', {}).get('type', 'OptimWrapper')
+    if wrapper == 'AmpOptimWrapper' and not cuda:
+        raise AmpUnavailableError(
+            'mixed precision (--amp, or optim_wrapper.type=AmpOptimWrapper in the config) '
+            'needs CUDA: MMEngine\'s AmpOptimWrapper does not run on the CPU. Train in '
+            'float32 on this machine: drop --amp (or set optim_wrapper.type=OptimWrapper).')
+
+
 def enable_amp(cfg) -> None:
+    """Switch ``optim_wrapper`` to ``AmpOptimWrapper`` (float16 autocast, dynamic loss
+    scaling), as MMSegmentation's ``tools/train.py --amp``."""
     wrapper = cfg.optim_wrapper.get('type', 'OptimWrapper')
     if wrapper == 'AmpOptimWrapper':
         print_log('AMP is already enabled in the config.', logger='current',
@@ -58,6 +86,11 @@ def main() -> None:
     cfg = load_config(args)
     if args.amp:
         enable_amp(cfg)
+    try:
+        check_amp_device(cfg)
+    except AmpUnavailableError as e:
+        print(f'tools/train.py: {e}', file=sys.stderr)
+        sys.exit(2)
     cfg.resume = args.resume
     if args.resume:
         prepare_resume(cfg)
