@@ -18,7 +18,7 @@ import pytest
 import torch
 from mmengine.optim import OptimWrapper
 from mmseg.registry import METRICS
-from test_device_placement import KINDS, NUM_CLASSES, build, eval_batch, train_batch
+from test_device_placement import KINDS, NUM_CLASSES, base_kind, build, eval_batch, train_batch
 from torch.overrides import TorchFunctionMode
 
 import mmseg_ccam
@@ -86,8 +86,8 @@ def assert_float32_maths(calls: List[tuple], ccam: bool, depth: bool) -> None:
 
 @pytest.mark.parametrize('kind', KINDS)
 def test_bf16_autocast_steps(kind):
-    base = 'joint' if kind == 'missing-labels' else kind
-    model = build(base)
+    base = base_kind(kind)
+    model = build(kind)
     model.train()
     wrapper = Bf16OptimWrapper(torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9))
     recorder = DtypeRecorder()

@@ -39,11 +39,13 @@ MMEngine seeds) must say so with ``device='cpu'``. What no CPU test can tell apa
 explicit ``device='cpu'`` that should have been the inputs' device outside the tensor forward;
 those lines are few and listed by :func:`test_recorder_sees_the_package_factories`.
 
-Model kinds: joint (CCAM), seg-only, depth-only, no-CCAM (adapters, no attention), joint with
-depth-only frames (no ``gt_sem_seg``) and frames without depth, and the mean teacher with
-AffineMix, strong augmentation and ColorAug; for each one train step (``train_step`` through an
-``OptimWrapper``), one ``val_step`` (predict) and one TTA ``test_step`` (``SegDepthTTAModel``, two
-scales x two flips).
+Model kinds: joint (CCAM), seg-only, depth-only, no-CCAM (adapters, no attention; BerHu and
+inverse-depth L1 losses), joint with depth-only frames (no ``gt_sem_seg``) and frames without
+depth, and the mean teacher with AffineMix, strong augmentation and ColorAug (plus its ClassMix,
+DepthMix / shuffled-depth controls and other options); for each one train step (``train_step``
+through an ``OptimWrapper``, and the EMA update), one ``val_step`` (predict; joint also sliding
+window with flip), one TTA ``test_step`` (``SegDepthTTAModel``, two scales x two flips) and the
+metrics (``ClassIoUMetric``, ``PseudoLabelMetric``, ``StreamingDepthMetric``) on its predictions.
 """
 import os
 import os.path as osp
@@ -55,6 +57,7 @@ from typing import Callable, List
 import pytest
 import torch
 from conftest import tiny_ccam_cfg
+from mmengine.config import ConfigDict
 from mmengine.logging import MessageHub
 from mmengine.optim import OptimWrapper
 from mmengine.registry import init_default_scope
@@ -170,15 +173,29 @@ def segmentor_cfg(kind: str) -> dict:
     elif kind == 'depth-only':
         cfg.update(neck=None, decode_head=None)
     elif kind == 'no-ccam':
+        # also the package's other depth losses
         cfg['neck'] = dict(cfg['neck'], attention=None)
+        cfg['depth_head'] = dict(cfg['depth_head'], loss_decode=[
+            dict(type='BerHuLoss'), dict(type='InverseDepthL1Loss')])
     return cfg
+
+
+# The mean teacher's options other than the defaults (kinds 'semi-*'): the ClassMix and
+# DepthMix / shuffled-depth controls, the other pseudo-label weights, separate student forwards.
+SEMI_OPTIONS = {
+    'semi': dict(),
+    'semi-classmix': dict(affine_mix=dict(mode='classmix', prob=0.5), pseudo_weight='image',
+                          student_forward='separate', color_view_bn='update'),
+    'semi-depthmix-shuffled': dict(affine_mix=dict(warp=False, depth_order='shuffled'),
+                                   pseudo_weight='mask', strong_aug=None),
+}
 
 
 def build(kind: str):
     torch.manual_seed(0)
-    if kind == 'semi':
+    if kind in SEMI_OPTIONS:  # AffineMix, strong aug and ColorAug: defaults unless changed
         cfg = dict(type='MeanTeacherSegDepth', segmentor=segmentor_cfg('joint'),
-                   semi_train_cfg=dict(tau=0.3))  # AffineMix, strong aug and ColorAug: defaults
+                   semi_train_cfg=dict(tau=0.3, **SEMI_OPTIONS[kind]))
     else:
         cfg = segmentor_cfg(kind)
     model = MODELS.build(cfg)
@@ -192,7 +209,7 @@ def train_batch(kind: str, seed: int = 0) -> dict:
     inputs, samples = [], []
     for i in range(4):
         img = torch.randint(0, 256, (3, H, W), generator=g, dtype=torch.uint8)
-        labeled = kind != 'semi' or i < 2
+        labeled = kind not in SEMI_OPTIONS or i < 2
         meta = dict(img_path=f'frame{i}.png', ori_shape=(H, W), img_shape=(H, W),
                     has_seg_label=labeled)
         ds = SegDataSample(metainfo=meta)
@@ -230,14 +247,19 @@ def eval_batch(tta: bool) -> dict:
     return pseudo_collate([pipeline(dict(img=img))])
 
 
-KINDS = ['joint', 'seg-only', 'depth-only', 'no-ccam', 'missing-labels', 'semi']
+KINDS = ['joint', 'seg-only', 'depth-only', 'no-ccam', 'missing-labels'] + list(SEMI_OPTIONS)
+
+
+def base_kind(kind: str) -> str:
+    """The model structure of a kind: 'joint' for 'missing-labels', 'semi' for 'semi-*'."""
+    return 'joint' if kind == 'missing-labels' else 'semi' if kind in SEMI_OPTIONS else kind
 
 
 def train_step(model, batch: dict, kind: str) -> dict:
     model.train()
     wrapper = OptimWrapper(torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9))
     log_vars = model.train_step(batch, wrapper)
-    if kind == 'semi':
+    if kind in SEMI_OPTIONS:
         hook = MeanTeacherHook(momentum=0.01)
         runner = SimpleNamespace(model=model, iter=0,
                                  message_hub=MessageHub.get_current_instance())
@@ -248,15 +270,15 @@ def train_step(model, batch: dict, kind: str) -> dict:
 
 @pytest.mark.parametrize('kind', KINDS)
 def test_steps_create_tensors_on_the_inputs_device(kind):
-    base = 'joint' if kind == 'missing-labels' else kind
-    model = build(base)
+    base = base_kind(kind)
+    model = build(kind)
     batch = train_batch(kind)
     log_vars, recorder = run_recorded(lambda: train_step(model, batch, kind))
     losses = {k: v for k, v in log_vars.items() if 'loss' in k}
     assert losses and all(torch.isfinite(torch.as_tensor(v)) for v in losses.values()), log_vars
     if kind == 'missing-labels':
         assert float(log_vars['num_no_depth']) == 1.0
-    if kind == 'semi':
+    if base == 'semi':
         # The recorder saw the augmentations' factories (with their device).
         sites = {site.split(':')[0] for _, site, _, _ in recorder.calls}
         assert {'mmseg_ccam/augmentation/affine_mix.py',
@@ -266,6 +288,12 @@ def test_steps_create_tensors_on_the_inputs_device(kind):
     with torch.no_grad():  # as MMEngine's val / test loops
         preds, _ = run_recorded(lambda: model.val_step(eval_batch(tta=False)))
         assert len(preds) == 1
+        if kind == 'joint':  # sliding-window inference with flip
+            model.test_cfg = ConfigDict(mode='slide', crop_size=(16, 32), stride=(12, 24),
+                                        flip=True)
+            slide, _ = run_recorded(lambda: model.val_step(eval_batch(tta=False)))
+            assert slide[0].pred_depth_map.data.shape == (1, H, W)
+            model.test_cfg = ConfigDict(mode='whole')
         tta = SegDepthTTAModel(module=model)
         merged, _ = run_recorded(lambda: tta.test_step(eval_batch(tta=True)))
     fields = set(merged[0].keys())
@@ -277,6 +305,8 @@ def test_steps_create_tensors_on_the_inputs_device(kind):
     if base != 'depth-only':
         iou = run_recorded(evaluator(dict(type='ClassIoUMetric'), merged))[0]
         assert 0 <= iou['mIoU'] <= 100
+        pseudo = run_recorded(evaluator(dict(type='PseudoLabelMetric', tau=0.5), merged))[0]
+        assert pseudo
     if base != 'seg-only':
         depth = run_recorded(evaluator(dict(type='StreamingDepthMetric'), merged))[0]
         assert depth['abs_rel'] >= 0
