@@ -5,9 +5,10 @@ preprocessor + model + losses) runs inside ``optim_wrapper.optim_context``, whic
 ``torch.autocast``. The same is done here with ``torch.autocast('cpu', dtype=torch.bfloat16)``
 (the CPU's autocast type; float16 autocast is a CUDA feature) for the model kinds of
 ``test_device_placement.py``: the losses stay finite, the precision-sensitive maths stays in
-float32 (CCAM's energy and softmax, the depth head's sigmoid / reciprocal / exp, read from the
-dtypes of the calls made in those files), the predictions carry float32 depth, and the metrics
-compute in the dtypes they use in float32. The ``--amp`` refusal without CUDA is tested too.
+float32 (CCAM's energy and softmax, the depth head's sigmoid / reciprocal, the inverse-depth
+loss's reciprocals, read from the dtypes of the calls made in those files), the predictions
+carry float32 depth, and the metrics compute in the dtypes they use in float32. The ``--amp``
+refusal without CUDA is tested too.
 """
 import os.path as osp
 import sys
@@ -27,7 +28,8 @@ pytestmark = pytest.mark.usefixtures('one_thread')
 PKG = osp.dirname(osp.abspath(mmseg_ccam.__file__))
 TORCH = osp.dirname(osp.abspath(torch.__file__))
 WATCHED = (osp.join(PKG, 'models', 'utils', 'cross_channel_attention.py'),
-           osp.join(PKG, 'models', 'decode_heads', 'depth_head.py'))
+           osp.join(PKG, 'models', 'decode_heads', 'depth_head.py'),
+           osp.join(PKG, 'models', 'losses', 'inverse_depth_l1_loss.py'))
 
 
 class Bf16OptimWrapper(OptimWrapper):
@@ -66,8 +68,10 @@ class DtypeRecorder(TorchFunctionMode):
         return out
 
 
-def assert_float32_maths(calls: List[tuple], ccam: bool, depth: bool) -> None:
-    """CCAM's bmm / softmax and the depth head's sigmoid / reciprocal in float32."""
+def assert_float32_maths(calls: List[tuple], ccam: bool, depth: bool,
+                         inverse_loss: bool = False) -> None:
+    """CCAM's bmm / softmax, the depth head's sigmoid / reciprocal and the inverse-depth
+    loss's reciprocals in float32."""
     by = {}
     for file, line, name, ins, out in calls:
         by.setdefault((file, name), []).append((line, ins, out))
@@ -77,6 +81,8 @@ def assert_float32_maths(calls: List[tuple], ccam: bool, depth: bool) -> None:
                    ('cross_channel_attention.py', 'bmm')]
     if depth:
         checks += [('depth_head.py', 'sigmoid'), ('depth_head.py', '__rdiv__')]
+    if inverse_loss:
+        checks += [('inverse_depth_l1_loss.py', '__rdiv__')]
     for key in checks:
         assert by.get(key), f'{key} was not called: {sorted(by)}'
         for line, ins, out in by[key]:
@@ -96,7 +102,8 @@ def test_bf16_autocast_steps(kind):
     losses = {k: float(v) for k, v in log_vars.items() if 'loss' in k}
     assert losses and all(np.isfinite(v) for v in losses.values()), log_vars
     ccam = base in ('joint', 'semi')
-    assert_float32_maths(recorder.calls, ccam=ccam, depth=base != 'seg-only')
+    assert_float32_maths(recorder.calls, ccam=ccam, depth=base != 'seg-only',
+                         inverse_loss=kind == 'no-ccam')
     # Autocast was active: the segmentation head's convolutions ran in bfloat16.
     seg = model.student if base == 'semi' else model
     if base != 'depth-only':
