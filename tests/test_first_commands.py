@@ -1,7 +1,9 @@
 """What a user meets first: a missing dataset folder is one line naming the command that makes
 it (exit status 2, no traceback), and tools/test.py logs into its own work dir."""
+import glob
 import os
 import os.path as osp
+import re
 import subprocess
 import sys
 
@@ -85,3 +87,46 @@ def test_test_py_default_work_dir_is_its_own():
     # make demo trains into work_dirs/ccam_r18_synthcity; the test logs go elsewhere
     assert osp.normpath(tool.default_work_dir(CONFIG)) == osp.join('work_dirs', 'test',
                                                                    'ccam_r18_synthcity')
+
+
+#: Options of the documented commands that name what they write.
+OUTPUT_OPTION = re.compile(r'(?:--out|--out-dir|--show-dir|--output-dir|--out-md|--out-csv|--json|'
+                           r'--work-dir)[ =]([^\s`\])|]+)')
+
+
+def documented_outputs():
+    """Relative output paths in the commands of README.md and docs/*.md (placeholders such as
+    DIR and paths under docs/, which are committed, left out)."""
+    found = set()
+    for doc in ['README.md'] + sorted(glob.glob(osp.join(ROOT, 'docs', '*.md'))):
+        with open(osp.join(ROOT, doc), encoding='utf-8') as f:
+            text = f.read()
+        snippets = (re.findall(r'```(?:bash)?\n(.*?)```', text, re.S)
+                    + re.findall(r'`([^`]*)`', text))
+        for snippet in snippets:
+            for path in OUTPUT_OPTION.findall(snippet):
+                path = path.rstrip('/')
+                if path.isupper() or path.startswith(('docs/', '{', '$', '"')) or osp.isabs(path):
+                    continue
+                found.add(path)
+        for path in re.findall(r'> ((?:data|work_dirs)/[\w./-]+)', text):
+            found.add(path)
+    return sorted(found)
+
+
+def test_make_clean_and_gitignore_cover_every_documented_output():
+    outputs = documented_outputs()
+    assert {'out', 'vis', 'vis_train', 'm.onnx', 'c.png', 'metrics.json'} <= set(outputs)
+    with open(osp.join(ROOT, 'Makefile'), encoding='utf-8') as f:
+        makefile = f.read().replace('\\\n', ' ')
+    clean = re.search(r'^CLEAN_OUTPUTS = (.*)$', makefile, re.M).group(1).split()
+    assert 'rm -rf $(CLEAN_OUTPUTS)' in makefile
+    for path in outputs:
+        parts = path.split('/')
+        assert any('/'.join(parts[:i]) in clean for i in range(1, len(parts) + 1)), path
+    # a folder pattern (out/) matches the path as a folder: ask for both forms
+    queries = outputs + [f'{path}/' for path in outputs]
+    proc = subprocess.run(['git', 'check-ignore', '--no-index', *queries], cwd=ROOT,
+                          capture_output=True, text=True)
+    ignored = {path.rstrip('/') for path in proc.stdout.split()}
+    assert ignored == set(outputs), sorted(set(outputs) - ignored)
