@@ -36,6 +36,7 @@ refused with an error naming the file.
 import argparse
 import os
 import os.path as osp
+import sys
 import warnings
 from typing import Dict, List, Optional, Sequence
 
@@ -197,4 +198,10 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, str]:
 
 
 if __name__ == '__main__':
-    main()
+    try:
+        main()
+    except (FileNotFoundError, ValueError) as err:
+        # A missing or unusable image, config or checkpoint, or a wrong option value: one line
+        # that names it, no traceback.
+        print(f'image_demo.py: {err}', file=sys.stderr)
+        sys.exit(2)

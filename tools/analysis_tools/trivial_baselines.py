@@ -12,6 +12,7 @@ Example::
 """
 import argparse
 import os.path as osp
+import sys
 from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
@@ -87,7 +88,9 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     for split in (args.train_split, args.eval_split):
         folder = osp.join(args.data_root, 'leftImg8bit', split)
         if not osp.isdir(folder):
-            raise SystemExit(missing_data_message(args.data_root, folder))
+            print(f'trivial_baselines.py: {missing_data_message(args.data_root, folder)}',
+                  file=sys.stderr)
+            sys.exit(2)
 
     info, flat = trivial_baselines(args.data_root, args.train_split, args.eval_split,
                                    args.max_depth)
