@@ -356,3 +356,21 @@ def test_image_demo_leaves_sky_out_of_depth_picture_disparity_and_point_cloud(ti
 
     with pytest.raises(ValueError, match="'building' is not a class of this model"):
         demo.main([*common, '--out-dir', str(tmp_path / 'x'), '--no-depth-classes', 'building'])
+
+
+def test_visualizer_draws_the_inference_result(tiny, model, tmp_path):
+    """The SegDataSample of inference_model goes straight into the visualizer (as
+    SegVisualizationHook's samples do): image | seg overlay | coloured depth."""
+    from mmseg_ccam.visualization import SegDepthLocalVisualizer
+
+    result = inference_model(model, tiny['img'])
+    vis = SegDepthLocalVisualizer(name='vis_inference_result', min_depth=1.0, max_depth=80.0)
+    vis.dataset_meta = dict(model.dataset_meta)
+    image = cv2.imread(tiny['img'])[..., ::-1]
+    out_file = tmp_path / 'drawn.png'
+    vis.add_datasample('frame', image, data_sample=result, out_file=str(out_file))
+    drawn = cv2.imread(str(out_file))[..., ::-1]
+    assert drawn.shape == (48, 3 * 96, 3)  # no ground truth: one row of three tiles
+    np.testing.assert_array_equal(drawn[:, :96], image)
+    np.testing.assert_array_equal(drawn[:, 96:192],
+                                  vis.draw_seg_overlay(image, result.pred_sem_seg))
