@@ -83,7 +83,9 @@ def test(args: argparse.Namespace) -> None:
     if args.work_dir is None and cfg.work_dir == osp.join(
             './work_dirs', osp.splitext(osp.basename(args.config))[0]):
         cfg.work_dir = default_work_dir(args.config)  # not the training run's work dir
-    check_data_roots(cfg, ['test_dataloader'])
+    # With --show-dir, MMSeg's SegVisualizationHook asks for runner.iter, which builds the
+    # train loop and so the train dataset: that folder must exist too.
+    check_data_roots(cfg, ['test_dataloader'] + (['train_dataloader'] if args.show_dir else []))
     cfg.load_from = args.checkpoint
     # About 10 progress lines with an ETA (the LoggerHook logs every 50 images only).
     cfg.custom_hooks = list(cfg.get('custom_hooks') or []) + [dict(type='EvalProgressHook')]
