@@ -26,6 +26,7 @@ import json
 import os
 import os.path as osp
 import platform
+import re
 import subprocess
 import sys
 import tempfile
@@ -199,12 +200,17 @@ def render_markdown(ref: dict) -> str:
     return '\n'.join(lines) + '\n'
 
 
+def relink(markdown: str, path: str) -> str:
+    """``markdown`` with its links to ``docs/...`` made relative to the folder of ``path``
+    (a file of the repository)."""
+    def repl(match):
+        return '](' + osp.relpath(match.group(1), osp.dirname(path) or '.') + ')'
+    return re.sub(r'\]\((docs/[^)]+)\)', repl, markdown)
+
+
 def doc_block(markdown: str, doc: str) -> str:
-    """The block for ``doc``: links are relative to the repository root in README.md and to
-    ``docs/`` in the pages there."""
-    if osp.dirname(doc) == 'docs':
-        markdown = markdown.replace('](docs/', '](')
-    return f'{BEGIN}\n{markdown}{END}'
+    """The block for ``doc`` (README.md, docs/model_zoo.md), links relative to it."""
+    return f'{BEGIN}\n{relink(markdown, doc)}{END}'
 
 
 def replace_block(text: str, block: str, doc: str) -> str:
@@ -216,7 +222,8 @@ def replace_block(text: str, block: str, doc: str) -> str:
 def write_outputs(ref: dict, json_out: str, md_out: str, docs: Sequence[str]) -> List[str]:
     markdown = render_markdown(ref)
     written = []
-    for path, content in ((json_out, json.dumps(ref, indent=2) + '\n'), (md_out, markdown)):
+    for path, content in ((json_out, json.dumps(ref, indent=2) + '\n'),
+                          (md_out, relink(markdown, md_out))):
         full = osp.join(ROOT, path)
         os.makedirs(osp.dirname(full), exist_ok=True)
         with open(full, 'w', encoding='utf-8') as f:
