@@ -22,7 +22,12 @@ lint: install
 demo: install
 	PYTHON=$(PYTHON) bash tools/quickstart.sh
 
-# Removes what `make demo` and the README examples write (training runs, generated SynthCity,
-# example outputs); the installed .venv stays.
+# Removes what `make demo` and the examples of the README and docs/ write (training and test
+# runs, generated SynthCity, example outputs; tests/test_first_commands.py checks the list
+# against the docs); the installed .venv stays.
+CLEAN_OUTPUTS = work_dirs data/synthcity data/synthcity_evidence data/synthcity_evidence_summary.json \
+	out vis vis_train m.onnx m.json report.json metrics.json metrics_val.json metrics_tta.json \
+	c.png curves.png t.md t.csv table.md table.csv b.json b_tr3.json b_cuda.json b_cuda_amp.json \
+	r18.json semi.json r50_semi.json
 clean:
-	rm -rf work_dirs data/synthcity out vis m.onnx m.json
+	rm -rf $(CLEAN_OUTPUTS)

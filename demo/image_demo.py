@@ -36,6 +36,7 @@ refused with an error naming the file.
 import argparse
 import os
 import os.path as osp
+import sys
 import warnings
 from typing import Dict, List, Optional, Sequence
 
@@ -43,12 +44,11 @@ import cv2
 import mmcv
 import numpy as np
 from mmengine.config import DictAction
-from mmengine.structures import PixelData
 
 from mmseg_ccam.apis import (
-    depth_to_points,
     inference_model,
     init_model,
+    sample_to_points,
     write_ply,
 )
 from mmseg_ccam.apis.inference import read_image
@@ -139,6 +139,8 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, str]:
     image_rgb = mmcv.bgr2rgb(read_image(args.img))
     model = init_model(args.config, args.checkpoint, device=args.device,
                        cfg_options=args.cfg_options)
+    # A SegDataSample, as mmseg.apis.inference_model returns: pred_sem_seg, seg_logits and
+    # pred_depth_map at the image's size (.seg / .depth: the same as NumPy arrays).
     result = inference_model(model, args.img)
     height, width = image_rgb.shape[:2]
     name = osp.splitext(osp.basename(args.img))[0]
@@ -146,16 +148,15 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, str]:
     written: Dict[str, str] = {}
     palette = np.asarray(model.dataset_meta['palette'], dtype=np.uint8)
 
-    if result.seg is not None:
+    if 'pred_sem_seg' in result:
         visualizer = SegDepthLocalVisualizer(name='image_demo', alpha=args.opacity)
         visualizer.dataset_meta = dict(model.dataset_meta)
-        overlay = visualizer.draw_seg_overlay(
-            image_rgb, PixelData(data=result.data_sample.pred_sem_seg.data.cpu()),
-            with_labels=args.with_labels)
+        overlay = visualizer.draw_seg_overlay(image_rgb, result.pred_sem_seg.cpu(),
+                                              with_labels=args.with_labels)
         written['seg'] = osp.join(args.out_dir, f'{name}_seg.png')
         mmcv.imwrite(mmcv.rgb2bgr(overlay), written['seg'])
 
-    if result.depth is not None:
+    if 'pred_depth_map' in result:
         if result.depth.shape != (height, width):
             raise RuntimeError(f'The depth prediction is {result.depth.shape}, the image '
                                f'{(height, width)}; the model must predict at the original size.')
@@ -175,11 +176,9 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, str]:
                     depth_to_disparity_png(depth, baseline=camera.baseline, fx=camera.fx))
 
         if args.point_cloud:
-            valid = np.isfinite(depth) & (depth > 0)
-            if args.max_point_depth is not None:
-                valid &= depth <= args.max_point_depth
-            points = depth_to_points(depth, camera.fx, camera.fy, camera.u0, camera.v0)[valid]
-            labels = result.seg[valid] if result.seg is not None else None
+            points, labels, valid = sample_to_points(
+                result, camera.fx, camera.fy, camera.u0, camera.v0, no_depth_ids=no_depth,
+                max_depth=args.max_point_depth)
             if args.color_by == 'class':
                 if labels is None:
                     raise ValueError('--color-by class needs a model with a segmentation head.')
@@ -199,4 +198,10 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, str]:
 
 
 if __name__ == '__main__':
-    main()
+    try:
+        main()
+    except (FileNotFoundError, ValueError) as err:
+        # A missing or unusable image, config or checkpoint, or a wrong option value: one line
+        # that names it, no traceback.
+        print(f'image_demo.py: {err}', file=sys.stderr)
+        sys.exit(2)

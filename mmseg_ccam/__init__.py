@@ -19,6 +19,11 @@ warnings.filterwarnings('ignore', message='pkg_resources is deprecated as an API
                         category=UserWarning,
                         module=r'(mmengine\.utils\.package_utils|importlib)$')
 
+# MMSegmentation's own decode heads call its deprecated ``build_loss`` (two warnings per
+# command, nothing a user can change): hidden when raised in mmseg.models.builder only.
+warnings.filterwarnings('ignore', message='``build_loss`` would be deprecated soon',
+                        category=UserWarning, module=r'mmseg\.models\.builder$')
+
 import mmseg  # noqa: E402, F401  (fails early with mmseg's own message if mmcv is wrong)
 
 from . import (  # noqa: E402, F401
@@ -31,8 +36,12 @@ from . import (  # noqa: E402, F401
     utils,
     visualization,
 )
+from .utils.quiet_logs import install_log_filters  # noqa: E402
 from .version import __version__  # noqa: E402
 
 engine.register_mmengine_safe_globals()
+# MMEngine's "prefix is not set" notice for this package's metrics, and "GPU number" without
+# CUDA (mmseg_ccam/utils/quiet_logs.py says why).
+install_log_filters()
 
 __all__ = ['__version__']

@@ -140,3 +140,48 @@ def test_table_reads_each_log_once_whatever_the_number_of_keys(tmp_path, al, mon
     assert sorted(reads) == sorted(al.run_logs(str(run)))  # 2 reads for 3 keys, not 6
     assert table.splitlines()[2:] == ['| loss | 20 | 2 |', '| share | 20 | 0.2 |',
                                       '| gamma | 20 | -0.2 |']
+
+
+def test_run_folder_or_work_dir_give_the_same_log(tmp_path, al):
+    log = tmp_path / 'work' / '20240101_000000' / 'vis_data' / 'scalars.json'
+    _write(log, [{'loss': 1.0, 'step': 1}, {'loss': 0.5, 'step': 2}])
+    for path in (log, log.parent.parent, log.parent, tmp_path / 'work'):
+        assert al.run_logs(str(path)) == [str(log)], path
+    out = tmp_path / 'c.png'
+    al.main(['plot', str(log.parent.parent), '--keys', 'loss', '--out', str(out)])
+    assert out.stat().st_size > 0
+
+
+def test_steps_after_the_end_of_a_run_are_blank_not_its_last_value(tmp_path, al):
+    # a 12-iteration run asked for iteration 500: its iteration-12 value is not 500's
+    short = tmp_path / 'short' / '20240101_000000' / 'vis_data' / 'scalars.json'
+    _write(short, [{'loss': 2.0, 'step': 10}, {'loss': 1.5, 'step': 12}])
+    full = tmp_path / 'full' / '20240101_000000' / 'vis_data' / 'scalars.json'
+    _write(full, [{'loss': 2.0, 'step': 10}, {'loss': 0.7, 'step': 500}])
+    rows = al.summary_table([str(tmp_path / 'short'), str(tmp_path / 'full')], ['loss'],
+                            [12, 500]).splitlines()
+    assert rows[2] == '| loss | 12 | 1.5 | 2 | 1.75 |'
+    assert rows[3] == '| loss | 500 | – | 0.7 | 0.7 |'
+    assert rows[-1] == 'Note: short: logged up to iteration 12; 500 left blank (–).'
+
+
+@pytest.mark.parametrize('argv, expected', [
+    (['table', '{work}', '--keys', 'unsup.share_above_tau', '--steps', '1'],
+     "analyze_logs.py: Key 'unsup.share_above_tau' is in none of the logs; logged keys: "
+     "['loss', 'step']."),
+    (['table', '{tmp}/nothere', '--keys', 'loss', '--steps', '1'],
+     "analyze_logs.py: '{tmp}/nothere' is neither a scalars.json, a run folder nor a work dir."),
+    (['table', '{tmp}', '--keys', 'loss', '--steps', '1'],
+     "analyze_logs.py: No <timestamp>/vis_data/scalars.json under work dir '{tmp}'; pass the "
+     'scalars.json of the run instead.'),
+    (['plot', '{work}', '--keys', 'mIoU', '--out', '{tmp}/c.png'],
+     "analyze_logs.py: Key 'mIoU' is in none of the logs; logged keys: ['loss', 'step']."),
+])
+def test_user_mistakes_are_one_line_and_exit_2(tmp_path, al, capsys, argv, expected):
+    work = tmp_path / 'work'
+    _write(work / '20240101_000000' / 'vis_data' / 'scalars.json', [{'loss': 1.0, 'step': 1}])
+    argv = [a.format(work=work, tmp=tmp_path) for a in argv]
+    with pytest.raises(SystemExit) as exit_info:
+        al.main(argv)
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err == expected.format(tmp=tmp_path) + '\n'

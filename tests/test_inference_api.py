@@ -19,7 +19,7 @@ from mmseg.structures import SegDataSample
 
 import mmseg_ccam  # noqa: F401
 from mmseg_ccam.apis import (
-    SegDepthResult,
+    SegDepthDataSample,
     build_test_pipeline,
     depth_to_points,
     inference_model,
@@ -125,14 +125,20 @@ def test_pipeline_drops_annotation_loaders(tiny):
 
 def test_inference_matches_mmseg_reference_at_original_size(tiny, model):
     result = inference_model(model, tiny['img'])
-    assert isinstance(result, SegDepthResult)
+    # MMSegmentation's result type and fields, at the original size
+    assert isinstance(result, SegDataSample) and isinstance(result, SegDepthDataSample)
+    assert set(result.keys()) == {'pred_sem_seg', 'seg_logits', 'pred_depth_map'}
+    assert result.pred_sem_seg.data.shape == (1, 48, 96)
+    assert result.seg_logits.data.shape == (19, 48, 96)
+    assert result.pred_depth_map.data.shape == (1, 48, 96)
+    assert result.ori_shape == (48, 96) and result.img_path == tiny['img']
+    torch.testing.assert_close(result.pred_sem_seg.data[0], result.seg_logits.data.argmax(0))
+    # the NumPy shortcuts
     assert result.seg.shape == (48, 96) and result.seg.dtype == np.int64
     assert result.depth.shape == (48, 96) and result.depth.dtype == np.float32
-    assert result.seg_logits.shape == (19, 48, 96)
-    np.testing.assert_array_equal(result.seg, result.seg_logits.argmax(0))
+    np.testing.assert_array_equal(result.seg, result.pred_sem_seg.data[0].numpy())
+    np.testing.assert_array_equal(result.depth, result.pred_depth_map.data[0].numpy())
     assert 0.5 <= result.depth.min() and result.depth.max() <= 80.0
-    assert result['depth'] is result.depth and set(result) == {'seg', 'depth', 'seg_logits',
-                                                              'data_sample'}
     # Reference: mmseg's own inference on the same pipeline without our annotation loaders.
     original_cfg = model.cfg
     model.cfg = copy.deepcopy(original_cfg)
@@ -143,8 +149,9 @@ def test_inference_matches_mmseg_reference_at_original_size(tiny, model):
         ref = mmseg_inference_model(model, tiny['img'])
     finally:
         model.cfg = original_cfg
-    np.testing.assert_array_equal(result.seg, ref.pred_sem_seg.data[0].numpy())
-    np.testing.assert_array_equal(result.depth, ref.pred_depth_map.data[0].numpy())
+    assert type(ref) is SegDataSample and set(ref.keys()) == set(result.keys())
+    for key in ref.keys():
+        torch.testing.assert_close(result.get(key).data, ref.get(key).data, msg=key)
 
 
 def test_array_and_list_inputs_give_the_same_result(tiny, model):
@@ -195,7 +202,7 @@ def test_depth_only_model_gives_no_seg(tmp_path):
                        dict(type='PackSegInputs')]))
     m = init_model(cfg)
     result = inference_model(m, np.zeros((20, 16, 3), np.uint8))
-    assert result.seg is None and result.seg_logits is None
+    assert result.seg is None and 'pred_sem_seg' not in result and 'seg_logits' not in result
     np.testing.assert_array_equal(result.depth, np.repeat(np.arange(1, 21.0)[:, None], 16, 1))
     assert m.dataset_meta['classes'][0] == 'road'  # depth-only: Cityscapes names by default
 
@@ -349,3 +356,21 @@ def test_image_demo_leaves_sky_out_of_depth_picture_disparity_and_point_cloud(ti
 
     with pytest.raises(ValueError, match="'building' is not a class of this model"):
         demo.main([*common, '--out-dir', str(tmp_path / 'x'), '--no-depth-classes', 'building'])
+
+
+def test_visualizer_draws_the_inference_result(tiny, model, tmp_path):
+    """The SegDataSample of inference_model goes straight into the visualizer (as
+    SegVisualizationHook's samples do): image | seg overlay | coloured depth."""
+    from mmseg_ccam.visualization import SegDepthLocalVisualizer
+
+    result = inference_model(model, tiny['img'])
+    vis = SegDepthLocalVisualizer(name='vis_inference_result', min_depth=1.0, max_depth=80.0)
+    vis.dataset_meta = dict(model.dataset_meta)
+    image = cv2.imread(tiny['img'])[..., ::-1]
+    out_file = tmp_path / 'drawn.png'
+    vis.add_datasample('frame', image, data_sample=result, out_file=str(out_file))
+    drawn = cv2.imread(str(out_file))[..., ::-1]
+    assert drawn.shape == (48, 3 * 96, 3)  # no ground truth: one row of three tiles
+    np.testing.assert_array_equal(drawn[:, :96], image)
+    np.testing.assert_array_equal(drawn[:, 96:192],
+                                  vis.draw_seg_overlay(image, result.pred_sem_seg))

@@ -77,3 +77,36 @@ def test_image_demo_with_the_shipped_checkpoint(tmp_path, extra):
                                osp.join(DEMO, 'synthcity_val.png')).seg == 10).sum())
     assert sky > 0
     assert points == 256 * 512 - (0 if extra else sky)
+
+
+def test_inference_model_is_called_as_mmsegmentations_docs_call_it(monkeypatch, tmp_path):
+    """MMSegmentation's user guide (docs/en/user_guides/3_inference.md, "Inference API"),
+    line for line with this package's init_model / inference_model, and mmseg's own
+    show_result_pyplot on the result."""
+    from mmseg.apis import show_result_pyplot
+    from mmseg.structures import SegDataSample
+
+    from mmseg_ccam.apis import inference_model, init_model
+
+    monkeypatch.chdir(ROOT)
+    config_path = 'configs/ccam/ccam_r18_synthcity.py'
+    checkpoint_path = 'checkpoints/ccam_r18_synthcity.pth'
+    img_path = 'demo/synthcity_val.png'
+
+    model = init_model(config_path, checkpoint_path)
+    result = inference_model(model, img_path)
+
+    assert isinstance(result, SegDataSample)
+    assert result.pred_sem_seg.data.shape == (1, 256, 512)
+    assert result.seg_logits.data.shape == (19, 256, 512)
+    assert result.pred_depth_map.data.shape == (1, 256, 512)
+    torch.testing.assert_close(result.pred_sem_seg.data[0], result.seg_logits.data.argmax(0))
+    both = inference_model(model, [img_path, img_path])  # a list gives a list
+    assert isinstance(both, list) and len(both) == 2
+    torch.testing.assert_close(both[1].pred_depth_map.data, result.pred_depth_map.data)
+
+    out_file = str(tmp_path / 'result.png')
+    vis_image = show_result_pyplot(model, img_path, result, show=False, out_file=out_file)
+    # mmseg's SegLocalVisualizer draws the seg overlay and, below it, pred_depth_map
+    assert vis_image.shape == (2 * 256, 512, 3)
+    assert cv2.imread(out_file).shape == (2 * 256, 512, 3)

@@ -164,3 +164,28 @@ def test_load_camera_json(tmp_path):
         load_camera_json(str(path))
     with pytest.raises(FileNotFoundError, match='missing.json'):
         load_camera_json(str(tmp_path / 'missing.json'))
+
+
+def test_sample_to_points_leaves_out_no_depth_classes_far_and_invalid_pixels():
+    import torch
+    from mmengine.structures import PixelData
+    from mmseg.structures import SegDataSample
+
+    from mmseg_ccam.apis import sample_to_points
+
+    depth = torch.tensor([[[2.0, 4.0, 0.0], [8.0, 30.0, float('inf')]]])
+    seg = torch.tensor([[[0, 10, 0], [1, 1, 1]]])
+    sample = SegDataSample(pred_depth_map=PixelData(data=depth), pred_sem_seg=PixelData(data=seg))
+    points, labels, valid = sample_to_points(sample, 2.0, 2.0, 1.0, 0.5, no_depth_ids=[10],
+                                             max_depth=20.0)
+    # kept: (0,0) d=2 class 0 and (1,0) d=8 class 1; sky (10), 0, 30 > 20 m and inf left out
+    np.testing.assert_array_equal(valid, [[True, False, False], [True, False, False]])
+    np.testing.assert_array_equal(labels, [0, 1])
+    # x = (u - u0) z / fx, y = (v - v0) z / fy
+    np.testing.assert_allclose(points, [[(0 - 1) * 2 / 2, (0 - 0.5) * 2 / 2, 2],
+                                        [(0 - 1) * 8 / 2, (1 - 0.5) * 8 / 2, 8]])
+    depth_only = SegDataSample(pred_depth_map=PixelData(data=depth))
+    points, labels, _ = sample_to_points(depth_only, 2.0, 2.0, 1.0, 0.5, no_depth_ids=[10])
+    assert labels is None and len(points) == 4
+    with pytest.raises(ValueError, match='pred_depth_map'):
+        sample_to_points(SegDataSample(pred_sem_seg=PixelData(data=seg)), 2.0, 2.0, 1.0, 0.5)

@@ -60,6 +60,6 @@ def test_test_py_writes_metrics_json_and_one_png_per_image(trained):
                   if f.endswith('.png'))
     assert len(pngs) == len(frames) == 3
     for frame, png in zip(frames, pngs):
-        assert osp.basename(png).startswith(f'test_{frame}_leftImg8bit.png')
+        assert osp.basename(png) == f'test_{frame}_0.png'  # not test_<frame>_leftImg8bit.png_0.png
         # image | seg overlay | coloured depth, over ground truth: 2 rows x 3 tiles
         assert cv2.imread(png).shape == (2 * H, 3 * W, 3)

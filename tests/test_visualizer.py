@@ -158,7 +158,8 @@ def test_registry_build_and_backend_file_name_like_the_hook(tmp_path):
     vis.add_datasample('val_frame_leftImg8bit.png', image, data_sample=make_sample(),
                        show=False, wait_time=0, step=7)
     files = glob.glob(osp.join(tmp_path, '**', '*.png'), recursive=True)
-    expected = osp.join(tmp_path, 'vis_data', 'vis_image', 'val_frame_leftImg8bit.png_7.png')
+    # the name loses '.png' and '_leftImg8bit': val_frame_7.png, not val_frame_leftImg8bit.png_7.png
+    expected = osp.join(tmp_path, 'vis_data', 'vis_image', 'val_frame_7.png')
     assert files == [expected]
     saved = cv2.imread(expected)[..., ::-1]
     np.testing.assert_array_equal(saved, vis.get_image())
@@ -188,7 +189,7 @@ def test_seg_visualization_hook_saves_through_our_visualizer(tmp_path):
     sample.set_metainfo(dict(img_path=img_path))
     hook = SegVisualizationHook(draw=True, interval=1)
     hook._after_iter(SimpleNamespace(iter=5), 0, {}, [sample], mode='test')
-    saved = osp.join(tmp_path, 'show', 'vis_data', 'vis_image', 'test_frame_leftImg8bit.png_5.png')
+    saved = osp.join(tmp_path, 'show', 'vis_data', 'vis_image', 'test_frame_5.png')
     drawn = cv2.imread(saved)[..., ::-1]
     assert drawn.shape == (8, 18, 3)
     np.testing.assert_array_equal(drawn[:4, :6], image)

@@ -20,6 +20,7 @@ from mmengine.logging import print_log
 import mmseg_ccam  # noqa: F401  (registers components, checkpoint allow-list)
 from mmseg_ccam.engine.checkpoint import checkpoint_seed
 from mmseg_ccam.utils import init_cpu_distributed, load_config
+from mmseg_ccam.utils.data_roots import MissingDataError, check_data_roots
 from mmseg_ccam.utils.launch import build_runner, explain_build_errors
 from mmseg_ccam.utils.work_dir import WorkDirLock, find_resume_checkpoint
 
@@ -94,6 +95,13 @@ def main() -> None:
     cfg.resume = args.resume
     if args.resume:
         prepare_resume(cfg)
+    try:
+        # The runner would fail on a missing dataset folder 30 lines of traceback deep.
+        check_data_roots(cfg, ['train_dataloader'] + (['val_dataloader'] if cfg.get('val_cfg')
+                                                      else []))
+    except MissingDataError as err:
+        print(f'tools/train.py: {err}', file=sys.stderr)
+        sys.exit(2)
     init_cpu_distributed(cfg)
     # One run per work dir (rank 0 holds the lock; the kernel drops it when the process ends).
     rank = int(os.environ.get('RANK', os.environ.get('SLURM_PROCID', '0')))

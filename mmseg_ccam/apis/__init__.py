@@ -6,11 +6,11 @@ from ..datasets.cityscapes_geometry import (
     load_camera_json,
     parse_camera,
 )
-from .inference import SegDepthResult, build_test_pipeline, inference_model, init_model
-from .point_cloud import depth_to_points, write_ply
+from .inference import SegDepthDataSample, build_test_pipeline, inference_model, init_model
+from .point_cloud import depth_to_points, sample_to_points, write_ply
 
 __all__ = [
-    'CITYSCAPES_CAMERA', 'CameraParams', 'SegDepthResult', 'build_test_pipeline',
+    'CITYSCAPES_CAMERA', 'CameraParams', 'SegDepthDataSample', 'build_test_pipeline',
     'depth_to_disparity_png', 'depth_to_points', 'inference_model', 'init_model',
-    'load_camera_json', 'parse_camera', 'write_ply'
+    'load_camera_json', 'parse_camera', 'sample_to_points', 'write_ply'
 ]

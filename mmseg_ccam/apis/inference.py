@@ -2,9 +2,8 @@
 import copy
 import os.path as osp
 import warnings
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, List, Optional, Sequence, Union
+from typing import Any, List, Optional, Sequence, Union
 
 import mmcv
 import numpy as np
@@ -34,39 +33,36 @@ IMAGE_FILE_LOADERS = frozenset({'LoadImageFromFile', 'mmseg.LoadImageFromFile',
                                 'mmcv.LoadImageFromFile'})
 
 
-@dataclass
-class SegDepthResult:
-    """Prediction for one image, at the image's original size.
+class SegDepthDataSample(SegDataSample):
+    """What :func:`inference_model` returns: MMSegmentation's :class:`SegDataSample` for one
+    image, at the image's original size, with the depth prediction beside the segmentation.
 
-    Attributes:
-        seg (np.ndarray | None): (H, W) int64 class ids (Cityscapes train ids); None for a
-            depth-only model.
-        depth (np.ndarray | None): (H, W) float32 depth in metres; None for a
-            segmentation-only model.
-        seg_logits (np.ndarray | None): (K, H, W) float32 class scores, when the model gives
-            them.
-        data_sample (SegDataSample): The model's output sample (``pred_sem_seg``,
-            ``seg_logits``, ``pred_depth_map`` and the image meta).
+    Fields, as ``mmseg.apis.inference_model`` gives them (absent when the model lacks the
+    task):
 
-    Items can also be read like a dict: ``result['seg']``.
+    - ``pred_sem_seg`` (PixelData): ``data`` (1, H, W) int64 class ids (Cityscapes train ids);
+    - ``seg_logits`` (PixelData): ``data`` (K, H, W) float32 class scores;
+    - ``pred_depth_map`` (PixelData): ``data`` (1, H, W) float32 depth in metres;
+    - the image meta (``img_path``, ``ori_shape``, ``img_shape``, ...).
+
+    It is a :class:`SegDataSample` (MMSegmentation's visualizers, ``show_result_pyplot`` and
+    evaluators take it); ``seg`` and ``depth`` are NumPy shortcuts.
     """
-    seg: Optional[np.ndarray]
-    depth: Optional[np.ndarray]
-    seg_logits: Optional[np.ndarray] = None
-    data_sample: SegDataSample = field(default_factory=SegDataSample)
 
-    _KEYS = ('seg', 'depth', 'seg_logits', 'data_sample')
+    @property
+    def seg(self) -> Optional[np.ndarray]:
+        """(H, W) int64 class ids from ``pred_sem_seg``; None for a depth-only model."""
+        if 'pred_sem_seg' not in self:
+            return None
+        return self.pred_sem_seg.data[0].detach().cpu().numpy().astype(np.int64)
 
-    def keys(self) -> Sequence[str]:
-        return self._KEYS
-
-    def __getitem__(self, key: str) -> Any:
-        if key not in self._KEYS:
-            raise KeyError(f'SegDepthResult has no {key!r}; keys: {self._KEYS}.')
-        return getattr(self, key)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._KEYS)
+    @property
+    def depth(self) -> Optional[np.ndarray]:
+        """(H, W) float32 depth in metres from ``pred_depth_map``; None for a
+        segmentation-only model."""
+        if 'pred_depth_map' not in self:
+            return None
+        return self.pred_depth_map.data[0].detach().cpu().float().numpy()
 
 
 def _strip_pretrained(cfg: Any) -> None:
@@ -204,18 +200,16 @@ def build_test_pipeline(cfg: Config, from_array: bool = False) -> Compose:
     return Compose(transforms)
 
 
-def _to_result(sample: SegDataSample) -> SegDepthResult:
-    seg = depth = logits = None
-    if 'pred_sem_seg' in sample:
-        seg = sample.pred_sem_seg.data[0].detach().cpu().numpy().astype(np.int64)
-    if 'pred_depth_map' in sample:
-        depth = sample.pred_depth_map.data[0].detach().cpu().float().numpy()
-    if 'seg_logits' in sample:
-        logits = sample.seg_logits.data.detach().cpu().float().numpy()
-    if seg is None and depth is None:
+def _to_result(sample: SegDataSample) -> SegDepthDataSample:
+    """The model's output sample as a :class:`SegDepthDataSample` (same fields, same
+    tensors)."""
+    if 'pred_sem_seg' not in sample and 'pred_depth_map' not in sample:
         raise RuntimeError('The model returned neither pred_sem_seg nor pred_depth_map; is it a '
                            'segmentation/depth model?')
-    return SegDepthResult(seg=seg, depth=depth, seg_logits=logits, data_sample=sample)
+    result = SegDepthDataSample(metainfo=sample.metainfo)
+    for key, value in sample.items():
+        setattr(result, key, value)
+    return result
 
 
 def _check_size(shape: Sequence[int], what: str) -> None:
@@ -270,19 +264,24 @@ def _check_array(img: np.ndarray, index: int) -> np.ndarray:
 
 def inference_model(model: nn.Module,
                     img: Union[ImageInput, Sequence[ImageInput]]
-                    ) -> Union[SegDepthResult, List[SegDepthResult]]:
+                    ) -> Union[SegDepthDataSample, List[SegDepthDataSample]]:
     """Predict segmentation and depth for one image or a list of images.
 
-    Each image goes through the config's test pipeline without annotation loaders (see
-    :func:`build_test_pipeline`) and ``model.test_step``; predictions are at the image's
-    original size. Images are run one at a time, so a list may mix sizes.
+    Called as ``mmseg.apis.inference_model`` is, and returns what it returns: one
+    :class:`SegDataSample` for one image, a list for a list (or tuple), each with
+    ``pred_sem_seg``, ``seg_logits`` and, here, ``pred_depth_map`` (see
+    :class:`SegDepthDataSample`). Each image goes through the config's test pipeline without
+    annotation loaders (see :func:`build_test_pipeline`) and ``model.test_step``;
+    predictions are at the image's original size. Images are run one at a time, so a list may
+    mix sizes.
 
     Args:
         model (nn.Module): From :func:`init_model` (needs ``model.cfg``).
         img (str | Path | np.ndarray | list): Image file(s) or (H, W, 3) uint8 BGR array(s).
 
     Returns:
-        SegDepthResult | list[SegDepthResult]: One result per image; a list for a list input.
+        SegDepthDataSample | list[SegDepthDataSample]: One sample per image; a list for a list
+        input.
     """
     cfg = getattr(model, 'cfg', None)
     if cfg is None:
@@ -314,5 +313,5 @@ def inference_model(model: nn.Module,
     return results if is_batch else results[0]
 
 
-__all__ = ['SegDepthResult', 'init_model', 'inference_model', 'build_test_pipeline',
+__all__ = ['SegDepthDataSample', 'init_model', 'inference_model', 'build_test_pipeline',
            'read_image', 'ANNOTATION_LOADERS', 'MIN_IMAGE_SIDE']

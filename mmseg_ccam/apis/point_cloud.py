@@ -1,5 +1,5 @@
 """Back-projection of a depth map to 3D points and a PLY writer for coloured, labelled points."""
-from typing import Optional
+from typing import Any, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -95,3 +95,47 @@ def write_ply(path: str,
             table = np.stack([vertices[name].astype(np.float64) for name, _ in fields], axis=1)
             fmt = ['%.9g' if kind == '<f4' else '%d' for _, kind in fields]
             np.savetxt(f, table, fmt=fmt, delimiter=' ')
+
+
+def sample_to_points(data_sample: Any,
+                     fx: float,
+                     fy: float,
+                     u0: float,
+                     v0: float,
+                     no_depth_ids: Sequence[int] = (),
+                     max_depth: Optional[float] = None
+                     ) -> Tuple[np.ndarray, Optional[np.ndarray], np.ndarray]:
+    """The point cloud of a prediction: :func:`depth_to_points` on the ``pred_depth_map`` of a
+    ``SegDataSample`` (what :func:`~mmseg_ccam.apis.inference_model` returns), with the class
+    of each point from its ``pred_sem_seg``.
+
+    A pixel gives a point when its depth is finite and > 0, it is not predicted as one of
+    ``no_depth_ids`` (classes the ground truth has no depth for, e.g. sky) and, with
+    ``max_depth``, its depth is at most that.
+
+    Args:
+        data_sample (SegDataSample): With ``pred_depth_map`` (1, H, W) metres and optionally
+            ``pred_sem_seg`` (1, H, W) class ids.
+        fx, fy, u0, v0 (float): Intrinsics for the size of the prediction (H, W).
+        no_depth_ids (sequence[int]): Classes left out (needs ``pred_sem_seg``).
+        max_depth (float, optional): Points farther than this (m) are left out.
+
+    Returns:
+        tuple: ``points`` (N, 3) float32 metres, ``labels`` (N,) int64 class ids (None without
+        ``pred_sem_seg``) and ``valid`` (H, W) bool, the pixels the N points come from in
+        row-major order (to pick their colours from the image).
+    """
+    if 'pred_depth_map' not in data_sample:
+        raise ValueError('sample_to_points needs a sample with pred_depth_map (a model with a '
+                         'depth head).')
+    depth = data_sample.pred_depth_map.data[0].detach().cpu().float().numpy()
+    seg = None
+    if 'pred_sem_seg' in data_sample:
+        seg = data_sample.pred_sem_seg.data[0].detach().cpu().numpy().astype(np.int64)
+    valid = np.isfinite(depth) & (depth > 0)
+    if max_depth is not None:
+        valid &= depth <= max_depth
+    if len(no_depth_ids) and seg is not None:
+        valid &= ~np.isin(seg, np.asarray(no_depth_ids, dtype=np.int64))
+    points = depth_to_points(depth, fx, fy, u0, v0)[valid]
+    return points, (seg[valid] if seg is not None else None), valid

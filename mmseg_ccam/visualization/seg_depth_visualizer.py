@@ -1,4 +1,5 @@
 """Visualizer that draws segmentation and depth of one sample side by side."""
+import os.path as osp
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import mmcv
@@ -26,6 +27,22 @@ def resize_nearest(array: np.ndarray, shape: Tuple[int, int]) -> np.ndarray:
     rows = np.minimum(((np.arange(shape[0]) + 0.5) * h / shape[0]).astype(np.int64), h - 1)
     cols = np.minimum(((np.arange(shape[1]) + 0.5) * w / shape[1]).astype(np.int64), w - 1)
     return array[rows[:, None], cols[None, :]]
+
+
+#: Image extensions and the Cityscapes image suffix, dropped from the names of saved pictures.
+IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp')
+IMAGE_SUFFIX = '_leftImg8bit'
+
+
+def clean_name(name: str) -> str:
+    """``'test_<frame>_leftImg8bit.png'`` -> ``'test_<frame>'`` (what the backends add
+    ``_<step>.png`` to); other names are kept."""
+    stem, ext = osp.splitext(name)
+    if ext.lower() in IMAGE_EXTENSIONS:
+        name = stem
+    if name.endswith(IMAGE_SUFFIX):
+        name = name[:-len(IMAGE_SUFFIX)]
+    return name
 
 
 def _map_2d(field: PixelData) -> np.ndarray:
@@ -62,7 +79,9 @@ class SegDepthLocalVisualizer(SegLocalVisualizer):
     PNG there, otherwise the picture goes to every ``vis_backends`` entry through
     ``add_image(name, image, step)`` (``LocalVisBackend`` writes
     ``<save_dir>/vis_data/vis_image/<name>_<step>.png``; the ``SegVisualizationHook`` passes
-    ``name=f'{mode}_{basename(img_path)}'``).
+    ``name=f'{mode}_{basename(img_path)}'``, whose image extension and Cityscapes
+    ``_leftImg8bit`` suffix are dropped: ``test_<frame>_<step>.png``, not
+    ``test_<frame>_leftImg8bit.png_<step>.png``).
 
     Args:
         name (str): Instance name. Defaults to 'visualizer'.
@@ -256,6 +275,7 @@ class SegDepthLocalVisualizer(SegLocalVisualizer):
             with_labels (bool): Write class names on the overlays. Defaults to True.
         """
         drawn = self.draw_sample(image, data_sample, draw_gt, draw_pred, bool(with_labels))
+        name = clean_name(name)
         if show:
             self.show(drawn, win_name=name, wait_time=wait_time)
         if out_file is not None:

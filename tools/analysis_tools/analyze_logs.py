@@ -6,7 +6,10 @@ MMEngine's ``LocalVisBackend`` appends one JSON object per line to
 ``depth.loss_silog``, ..., ``iter`` and ``step``; validation lines hold the metrics (``mIoU``,
 ``aAcc``, ``abs_rel``, ..., possibly prefixed like ``depth/abs_rel``) and ``step`` (the
 iteration, or the epoch with ``log_metric_by_epoch``). Each key is plotted against ``step``;
-a key ``K`` also matches a logged ``prefix/K`` when that is the only such key.
+a key ``K`` also matches a logged ``prefix/K`` when that is the only such key. A log is given as
+its ``scalars.json``, its run folder (``<work_dir>/<timestamp>``) or the work dir (all its runs,
+a resumed run's included). A wrong path or a key that is not logged is one line on stderr and
+exit status 2.
 
 Example::
 
@@ -100,13 +103,18 @@ def series_from_records(records: Sequence[dict], key: str,
 
 
 def run_logs(path: str) -> List[str]:
-    """The scalar logs of ``path``: itself if a file, else every
-    ``<path>/<timestamp>/vis_data/scalars.json``, oldest first (a resumed run writes a new
-    timestamp folder)."""
+    """The scalar logs of ``path``: itself if a file; the ``scalars.json`` of a run folder
+    (``<work_dir>/<timestamp>`` or its ``vis_data``); else every
+    ``<path>/<timestamp>/vis_data/scalars.json`` of a work dir, oldest first (a resumed run
+    writes a new timestamp folder)."""
     if osp.isfile(path):
         return [path]
     if not osp.isdir(path):
-        raise FileNotFoundError(f'{path!r} is neither a scalars.json nor a work dir.')
+        raise FileNotFoundError(f'{path!r} is neither a scalars.json, a run folder nor a work '
+                                'dir.')
+    for inner in (osp.join(path, 'vis_data', 'scalars.json'), osp.join(path, 'scalars.json')):
+        if osp.isfile(inner):  # one run folder: its log only
+            return [inner]
     logs = sorted(osp.join(path, d, 'vis_data', 'scalars.json') for d in os.listdir(path)
                   if osp.isfile(osp.join(path, d, 'vis_data', 'scalars.json')))
     if not logs:
@@ -134,6 +142,13 @@ def load_run_series(path: str, key: str,
     return steps, np.array([by_step[s] for s in steps], dtype=np.float64)
 
 
+def last_step(logs: Dict[str, List[dict]]) -> Optional[int]:
+    """The last step any line of a run's logs has (how far the run got); None if none has
+    one."""
+    steps = [int(r['step']) for records in logs.values() for r in records if 'step' in r]
+    return max(steps) if steps else None
+
+
 def value_at(steps: np.ndarray, values: np.ndarray, step: int, window: int = 0) -> float:
     """The mean of the values logged in ``(step - window, step]``; with ``window=0`` the last
     value logged at or before ``step``. NaN when nothing was logged there."""
@@ -147,7 +162,11 @@ def value_at(steps: np.ndarray, values: np.ndarray, step: int, window: int = 0) 
 def summary_table(paths: Sequence[str], keys: Sequence[str], steps: Sequence[int],
                   window: int = 0, labels: Optional[Sequence[str]] = None) -> str:
     """A Markdown table: one row per key and step, one column per run, and the mean over the
-    runs (NaN entries left out) when there are several."""
+    runs (NaN entries left out) when there are several.
+
+    A step after the last step a run logged (the run stopped, or has not got there yet) is
+    '–' for that run, and a note under the table says so: the run's last value is not that
+    step's."""
     labels = list(labels) if labels else [
         default_label(p) if osp.isfile(p) else osp.basename(osp.normpath(p)) for p in paths]
     if len(labels) != len(paths):
@@ -163,14 +182,24 @@ def summary_table(paths: Sequence[str], keys: Sequence[str], steps: Sequence[int
         series[key] = found
     head = ['key', 'iter'] + labels + (['mean'] if len(paths) > 1 else [])
     lines = ['| ' + ' | '.join(head) + ' |', '|' + '---|' * 2 + '---:|' * (len(head) - 2)]
+    ends = [last_step(logs) for logs in runs]
+    notes = []
+    for label, end in zip(labels, ends):
+        beyond = [step for step in steps if end is not None and step > end]
+        if beyond:
+            notes.append(f'{label}: logged up to iteration {end}; '
+                         f'{", ".join(map(str, beyond))} left blank (–).')
     for key in keys:
         for step in steps:
-            row = [value_at(s, v, step, window) for s, v in series[key]]
+            row = [value_at(s, v, step, window) if end is None or step <= end else float('nan')
+                   for (s, v), end in zip(series[key], ends)]
             if len(paths) > 1:
                 finite = [x for x in row if np.isfinite(x)]
                 row.append(float(np.mean(finite)) if finite else float('nan'))
             cells = ['–' if not np.isfinite(x) else f'{x:.4g}' for x in row]
             lines.append(f'| {key} | {step} | ' + ' | '.join(cells) + ' |')
+    if notes:
+        lines += [''] + [f'Note: {note}' for note in notes]
     return '\n'.join(lines)
 
 
@@ -189,24 +218,28 @@ def plot_curves(paths: Sequence[str], keys: Sequence[str], out: str,
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
 
-    labels = list(labels) if labels else [default_label(p) for p in paths]
+    labels = list(labels) if labels else [
+        default_label(p) if osp.isfile(p) else osp.basename(osp.normpath(p)) for p in paths]
     if len(labels) != len(paths):
         raise ValueError(f'{len(labels)} legend labels for {len(paths)} logs.')
     fig, axes = plt.subplots(len(keys), 1, figsize=(8, 2.8 * len(keys)), squeeze=False)
     for ax, key in zip(axes[:, 0], keys):
-        plotted = 0
+        plotted, missing = 0, []
         for path, label in zip(paths, labels):
-            steps, values = load_series(path, key)
+            steps, values = load_run_series(path, key)
             if len(steps) == 0:
-                print(f'analyze_logs: {key!r} is not in {path}', file=sys.stderr)
+                missing.append(path)
                 continue
             marker = 'o' if len(steps) < 30 else None
             ax.plot(steps, values, label=label, marker=marker, markersize=3)
             plotted += 1
         if plotted == 0:
             plt.close(fig)
-            known = sorted({k for p in paths for r in read_log(p) for k in r})
+            known = sorted({k for p in paths for log in run_logs(p) for r in read_log(log)
+                            for k in r})
             raise KeyError(f'Key {key!r} is in none of the logs; logged keys: {known}.')
+        for path in missing:
+            print(f'analyze_logs.py: {key!r} is not in {path}', file=sys.stderr)
         ax.set_ylabel(key)
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize='small')
@@ -224,7 +257,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Analyse MMEngine scalar logs')
     sub = parser.add_subparsers(dest='command', required=True)
     plot = sub.add_parser('plot', help='plot scalars against the iteration')
-    plot.add_argument('logs', nargs='+', help='vis_data/scalars.json files')
+    plot.add_argument('logs', nargs='+',
+                      help='vis_data/scalars.json files, run folders or work dirs')
     plot.add_argument('--keys', nargs='+', default=['loss'], help='scalars to plot')
     plot.add_argument('--legend', nargs='+', help='one label per log')
     plot.add_argument('--title', help='figure title')
@@ -241,6 +275,16 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
     args = parse_args(argv)
+    try:
+        run(args)
+    except (FileNotFoundError, KeyError, ValueError) as err:
+        # A path or key the user gave is wrong: one line that says which, no traceback.
+        message = err.args[0] if err.args else repr(err)
+        print(f'analyze_logs.py: {message}', file=sys.stderr)
+        sys.exit(2)
+
+
+def run(args: argparse.Namespace) -> None:
     if args.command == 'plot':
         out = plot_curves(args.logs, args.keys, args.out, args.legend, args.title)
         print(f'curves written to {out}')

@@ -1,0 +1,60 @@
+"""The noise mmseg_ccam silences, by message and origin only: mmseg's build_loss deprecation
+(raised in mmseg.models.builder), MMEngine's "prefix is not set" notice for this package's
+metrics, and "GPU number" on a machine without CUDA."""
+import logging
+import os
+import os.path as osp
+import subprocess
+import sys
+
+import torch
+from mmengine.logging import MMLogger
+
+import mmseg_ccam  # noqa: F401
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+
+SCRIPT = """
+import warnings
+import mmseg_ccam
+from mmseg.registry import MODELS
+from mmengine.registry import init_default_scope
+init_default_scope('mmseg')
+MODELS.build(dict(type='FCNHead', in_channels=4, channels=4, num_classes=2, num_convs=1))
+warnings.warn('``build_loss`` would be deprecated soon (raised by the user)', UserWarning)
+"""
+
+
+def test_build_loss_warning_hidden_only_from_mmseg_builder():
+    env = {k: v for k, v in os.environ.items() if k != 'PYTHONWARNINGS'}
+    proc = subprocess.run([sys.executable, '-c', SCRIPT], cwd=ROOT, capture_output=True,
+                          text=True, env=dict(env, OMP_NUM_THREADS='1'), timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    lines = [line for line in proc.stderr.splitlines() if 'build_loss' in line]
+    assert lines == ['<string>:8: UserWarning: ``build_loss`` would be deprecated soon (raised '
+                     'by the user)']
+
+
+def record(message: str) -> logging.LogRecord:
+    return logging.LogRecord('x', logging.WARNING, __file__, 1, message, (), None)
+
+
+def test_prefix_notice_of_own_metrics_dropped_others_kept():
+    logger = MMLogger.get_instance('quiet_logs_test')  # created after the import
+    assert not logger.filter(record('The prefix is not set in metric class ClassIoUMetric.'))
+    assert not logger.filter(record('The prefix is not set in metric class '
+                                    'StreamingDepthMetric.'))
+    # mmseg's own metric and any other message pass
+    assert logger.filter(record('The prefix is not set in metric class IoUMetric.'))
+    assert logger.filter(record('Load checkpoint from x.pth'))
+
+
+def test_gpu_number_renamed_without_cuda():
+    logger = MMLogger.get_instance('quiet_logs_test_env')
+    rec = logging.LogRecord('x', logging.INFO, __file__, 1, '\n    seed: %d\n    GPU number: 1',
+                            (0, ), None)
+    assert logger.filter(rec)
+    if torch.cuda.is_available():
+        assert 'GPU number: 1' in rec.getMessage()
+    else:
+        assert rec.getMessage() == '\n    seed: 0\n    Processes (no CUDA): 1'
