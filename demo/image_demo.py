@@ -106,6 +106,24 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if not 0 < args.opacity <= 1:
         parser.error(f'--opacity must be in (0, 1], got {args.opacity}')
+    # Every number is checked here, before the model is built or a file is written.
+    if args.camera_size is not None and min(args.camera_size) < 1:
+        parser.error(f'--camera-size W H must be positive pixel sizes, got '
+                     f'{args.camera_size[0]} {args.camera_size[1]}')
+    if args.camera_size is not None and args.camera is None:
+        parser.error('--camera-size gives the size of the --camera JSON; give --camera too')
+    if args.max_point_depth is not None and not (0 < args.max_point_depth < float('inf')):
+        parser.error(f'--max-point-depth must be a distance in metres > 0, got '
+                     f'{args.max_point_depth} (it would leave no point in the cloud)')
+    if not 0 < args.min_depth < args.max_depth < float('inf'):
+        parser.error(f'--min-depth and --max-depth must satisfy 0 < min < max, got '
+                     f'{args.min_depth} and {args.max_depth}')
+    for name, path in (('image', args.img), ('checkpoint', args.checkpoint),
+                       ('config', args.config)):
+        if osp.isdir(path):
+            parser.error(f'the {name} {path!r} is a directory; give a file')
+    if osp.isfile(args.out_dir):
+        parser.error(f'--out-dir {args.out_dir!r} is a file; give a directory')
     return args
 
 

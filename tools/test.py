@@ -14,7 +14,13 @@ from mmengine.config import DictAction
 from mmengine.dist import is_main_process
 
 import mmseg_ccam  # noqa: F401  (registers components, checkpoint allow-list)
-from mmseg_ccam.evaluation.report import flatten_metrics, format_metrics_table, write_metrics_json
+from mmseg_ccam.engine.checkpoint import check_checkpoint_file
+from mmseg_ccam.evaluation.report import (
+    check_output_file,
+    flatten_metrics,
+    format_metrics_table,
+    write_metrics_json,
+)
 from mmseg_ccam.models.segmentors import tta_config
 from mmseg_ccam.utils import init_cpu_distributed, load_config
 from mmseg_ccam.utils.exceptions import IncompatibleCheckpointError
@@ -54,8 +60,11 @@ def enable_show_dir(cfg, show_dir: str, wait_time: float) -> None:
 
 def main() -> None:
     args = parse_args()
+    check_checkpoint_file(args.checkpoint)  # a directory, a JSON file, an empty file
     if not osp.isfile(args.checkpoint):
         raise FileNotFoundError(f'Checkpoint {args.checkpoint!r} does not exist.')
+    if args.out:
+        check_output_file(args.out, '--out')  # before the evaluation, not after it
     cfg = load_config(args)
     cfg.load_from = args.checkpoint
     # About 10 progress lines with an ETA (the LoggerHook logs every 50 images only).
