@@ -123,6 +123,50 @@ def list_frames(data_root: str, split: str) -> Tuple[List[dict], List[V.Problem]
     return frames, problems
 
 
+def _png_size(path: str) -> Optional[Tuple[int, int]]:
+    """``(width, height)`` from a PNG header (None for another or an unreadable file)."""
+    try:
+        with open(path, 'rb') as f:
+            head = f.read(24)
+    except OSError:
+        return None
+    if len(head) < 24 or not head.startswith(b'\x89PNG\r\n\x1a\n'):
+        return None
+    return int.from_bytes(head[16:20], 'big'), int.from_bytes(head[20:24], 'big')
+
+
+def mixed_frames(data_root: str, frames: Sequence[dict],
+                 counts: Dict[str, int]) -> List[V.Problem]:
+    """Frames that do not belong with the rest: an image size other than the most common
+    one (frames of two generations in one folder), and per split more frames than the
+    generator's ``synthcity_settings.json`` records (stale frames of an earlier generation).
+    """
+    problems: List[V.Problem] = []
+    sizes = {f['img_path']: _png_size(f['img_path']) for f in frames}
+    seen = Counter(size for size in sizes.values() if size is not None)
+    if len(seen) > 1:
+        (common, n), = seen.most_common(1)
+        for path, size in sizes.items():
+            if size is not None and size != common:
+                problems.append(V.Problem(path, 'mixed', (
+                    f'image is {size[0]}x{size[1]} but {n} of {len(frames)} frames are '
+                    f'{common[0]}x{common[1]}: frames of another generation or source are mixed '
+                    'in (batches of mixed sizes, wrong intrinsics). Regenerate into an empty '
+                    'folder (tools/generate_synthcity.py --clean) or remove these frames.')))
+    from mmseg_ccam.datasets.synthcity.generator import SETTINGS_FILE, read_settings
+    settings = read_settings(data_root)
+    recorded = (settings or {}).get('num_frames') or {}
+    for split, count in counts.items():
+        want = recorded.get(split)
+        if isinstance(want, int) and count != want:
+            problems.append(V.Problem(osp.join(data_root, 'leftImg8bit', split), 'mixed', (
+                f'split {split} has {count} frames but {osp.join(data_root, SETTINGS_FILE)} '
+                f'records {want} for the last generation (seed {settings.get("seed")}, '
+                f'{settings.get("width")}x{settings.get("height")}): stale frames of an earlier '
+                'generation are mixed in. Regenerate with tools/generate_synthcity.py --clean.')))
+    return problems
+
+
 def scan(data_root: str, splits: Sequence[str], num_classes: int, ignore_index: int = 255,
          max_depth: Optional[float] = 80.0, workers: int = 1) -> Tuple[int, List[V.Problem]]:
     """Check every frame of ``splits``.
@@ -135,6 +179,8 @@ def scan(data_root: str, splits: Sequence[str], num_classes: int, ignore_index: 
                               ignore_index=ignore_index, max_depth=max_depth)
     problems: List[V.Problem] = []
     num_frames = 0
+    every_frame: List[dict] = []
+    counts: Dict[str, int] = {}
     pool = multiprocessing.Pool(workers) if workers > 1 else None
     try:
         for split in splits:
@@ -144,11 +190,13 @@ def scan(data_root: str, splits: Sequence[str], num_classes: int, ignore_index: 
             for frame_problems in results:
                 problems += frame_problems
             num_frames += len(frames)
+            every_frame += frames
+            counts[split] = len(frames)
     finally:
         if pool is not None:
             pool.close()
             pool.join()
-    return num_frames, problems
+    return num_frames, problems + mixed_frames(data_root, every_frame, counts)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
