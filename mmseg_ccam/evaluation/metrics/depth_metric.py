@@ -82,7 +82,6 @@ def metrics_from_sums(sums: np.ndarray) -> Dict[str, float]:
     }
 
 
-@METRICS.register_module()
 def check_finite_prediction(pred: Tensor, what: str, sample: dict) -> None:
     """Refuse a prediction holding NaN or inf: its metrics would be numbers that mean nothing
     (NaN depth drops out of the error sums and counts as a miss for δ; NaN logits argmax to
@@ -101,6 +100,7 @@ def check_finite_prediction(pred: Tensor, what: str, sample: dict) -> None:
             'gradient clipping.')
 
 
+@METRICS.register_module()
 class StreamingDepthMetric(BaseMetric):
     """Monocular depth metrics with constant memory per image.
 
