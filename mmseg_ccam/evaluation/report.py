@@ -62,7 +62,8 @@ def check_output_file(path: str, option: str = '--out') -> None:
         os.makedirs(folder, exist_ok=True)
     except OSError as err:
         raise PermissionError(f'{option} {path!r}: cannot create its folder {folder!r} '
-                              f'({err.strerror}); give a writable path.') from None
+                              f'({err.strerror}); give a writable path (checked before the '
+                              'evaluation, so nothing was lost).') from None
     existed = osp.exists(path)
     try:  # a real open: os.access says yes to root on read-only mounts
         with open(path, 'a', encoding='utf-8'):
