@@ -135,12 +135,10 @@ def _png_size(path: str) -> Optional[Tuple[int, int]]:
     return int.from_bytes(head[16:20], 'big'), int.from_bytes(head[20:24], 'big')
 
 
-def mixed_frames(data_root: str, frames: Sequence[dict],
-                 counts: Dict[str, int]) -> List[V.Problem]:
-    """Frames that do not belong with the rest: an image size other than the most common
-    one (frames of two generations in one folder), and per split more frames than the
-    generator's ``synthcity_settings.json`` records (stale frames of an earlier generation).
-    """
+def mixed_frames(frames: Sequence[dict]) -> List[V.Problem]:
+    """Frames that do not belong with the rest: an image size other than the most common one
+    (frames of two generations or sources in one folder; the label and disparity of each frame
+    are compared with its own image by :func:`V.check_frame`)."""
     problems: List[V.Problem] = []
     sizes = {f['img_path']: _png_size(f['img_path']) for f in frames}
     seen = Counter(size for size in sizes.values() if size is not None)
@@ -153,17 +151,6 @@ def mixed_frames(data_root: str, frames: Sequence[dict],
                     f'{common[0]}x{common[1]}: frames of another generation or source are mixed '
                     'in (batches of mixed sizes, wrong intrinsics). Regenerate into an empty '
                     'folder (tools/generate_synthcity.py --clean) or remove these frames.')))
-    from mmseg_ccam.datasets.synthcity.generator import SETTINGS_FILE, read_settings
-    settings = read_settings(data_root)
-    recorded = (settings or {}).get('num_frames') or {}
-    for split, count in counts.items():
-        want = recorded.get(split)
-        if isinstance(want, int) and count != want:
-            problems.append(V.Problem(osp.join(data_root, 'leftImg8bit', split), 'mixed', (
-                f'split {split} has {count} frames but {osp.join(data_root, SETTINGS_FILE)} '
-                f'records {want} for the last generation (seed {settings.get("seed")}, '
-                f'{settings.get("width")}x{settings.get("height")}): stale frames of an earlier '
-                'generation are mixed in. Regenerate with tools/generate_synthcity.py --clean.')))
     return problems
 
 
@@ -180,7 +167,6 @@ def scan(data_root: str, splits: Sequence[str], num_classes: int, ignore_index: 
     problems: List[V.Problem] = []
     num_frames = 0
     every_frame: List[dict] = []
-    counts: Dict[str, int] = {}
     pool = multiprocessing.Pool(workers) if workers > 1 else None
     try:
         for split in splits:
@@ -191,12 +177,11 @@ def scan(data_root: str, splits: Sequence[str], num_classes: int, ignore_index: 
                 problems += frame_problems
             num_frames += len(frames)
             every_frame += frames
-            counts[split] = len(frames)
     finally:
         if pool is not None:
             pool.close()
             pool.join()
-    return num_frames, problems + mixed_frames(data_root, every_frame, counts)
+    return num_frames, problems + mixed_frames(every_frame)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

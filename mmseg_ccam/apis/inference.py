@@ -131,7 +131,7 @@ def init_model(config: Union[str, Path, Config],
     from mmseg_ccam.utils.config_check import check_cfg_options, load_checked_config
     if isinstance(config, (str, Path)):
         # The checks of tools/train.py and tools/test.py: keys, values, --cfg-options.
-        config = load_checked_config(str(config), cfg_options)
+        config = load_checked_config(str(config), cfg_options, with_data=False)
     elif not isinstance(config, Config):
         raise TypeError(f'config must be a file name or a Config, got {type(config).__name__}.')
     else:

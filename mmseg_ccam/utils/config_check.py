@@ -537,7 +537,8 @@ def explain_build_errors(cfg: Config, config_path: str = 'the config') -> Iterat
 _FLOAT32_MAX = 3.4028234663852886e38
 
 
-def check_config_values(cfg: Config, config_path: str = 'the config') -> None:
+def check_config_values(cfg: Config, config_path: str = 'the config',
+                        with_data: bool = True) -> None:
     """Refuse values that make MMEngine or torch fail later with a message that names
     neither the key nor the fix.
 
@@ -583,7 +584,7 @@ def check_config_values(cfg: Config, config_path: str = 'the config') -> None:
                 f'Set {where}.begin < {where}.end; to shorten a run, set only '
                 'train_cfg.max_iters=N: tools/train.py then rescales every phase of '
                 'param_scheduler to N iterations.')
-    _check_run_values(cfg, config_path)
+    _check_run_values(cfg, config_path, with_data)
     check_redefined_variables(cfg, config_path)
 
 
@@ -619,8 +620,9 @@ def _uses_batch_norm(node: Any) -> bool:
                for path, n in _walk(node))
 
 
-def _check_run_values(cfg: Config, config_path: str) -> None:
-    """Values that fail later (or inside torch) without naming their key."""
+def _check_run_values(cfg: Config, config_path: str, with_data: bool = True) -> None:
+    """Values that fail later (or inside torch) without naming their key. ``with_data``:
+    the tool reads the data loaders (the number of classes and the batch size matter)."""
     randomness = cfg.get('randomness') or {}
     seed = randomness.get('seed') if isinstance(randomness, dict) else None
     if seed is not None and not (_is_int(seed) and 0 <= seed < 2**32):
@@ -660,7 +662,7 @@ def _check_run_values(cfg: Config, config_path: str) -> None:
             loader = cfg.get('train_dataloader') or cfg.get('test_dataloader') or {}
             classes = _dataset_classes(loader.get('dataset')) if isinstance(loader,
                                                                             dict) else None
-            if classes is not None and num != classes:
+            if with_data and classes is not None and num != classes:
                 raise ValueError(
                     f'{config_path}: {_where(path)}.num_classes={num} but the dataset has '
                     f'{classes} classes (labels 0..{classes - 1}): a label >= {num} fails the '
@@ -672,7 +674,7 @@ def _check_run_values(cfg: Config, config_path: str) -> None:
     if batch is not None and not (_is_int(batch) and batch >= 1):
         raise ValueError(f'{config_path}: train_dataloader.batch_size={batch!r} must be an '
                          'int >= 1.')
-    if batch == 1 and _uses_batch_norm(model) and 'train_cfg' in cfg:
+    if with_data and batch == 1 and _uses_batch_norm(model) and 'train_cfg' in cfg:
         raise ValueError(
             f'{config_path}: train_dataloader.batch_size=1 with BatchNorm (norm_cfg type BN) '
             'in the model: BN normalises over the batch, and the ASPP image-pooling branch '
@@ -738,15 +740,16 @@ def check_redefined_variables(cfg: Config, config_path: str = 'the config') -> N
     if not osp.isfile(filename):
         return
     try:
-        bases = Config._get_base_files(filename)
+        bases = Config._get_base_files(filename) or []
     except Exception:  # not a readable config: Config.fromfile reported it already
-        return
-    if not bases:
         return
     if isinstance(bases, str):
         bases = [bases]
     own = [n for n in _top_level_assignments(filename) if n not in RUNNER_KEYS]
     if not own:
+        return
+    _check_unread_variables(cfg, own, bases, filename, config_path)
+    if not bases:
         return
     merged = cfg.to_dict()
     for base in bases:
@@ -778,12 +781,44 @@ def check_redefined_variables(cfg: Config, config_path: str = 'the config') -> N
                     f'--cfg-options {stale[0]}=...')
 
 
-def load_checked_config(path: str, cfg_options: Optional[Dict[str, Any]] = None) -> Config:
+def _check_unread_variables(cfg: Config, own: List[str], bases: List[str], filename: str,
+                            config_path: str) -> None:
+    """A top-level variable of the file that nothing reads, while keys of that name exist
+    deeper (``labeled_ratio = 0.5`` at the top of a semi config, where the ratio lives in
+    ``train_dataloader.dataset.datasets.*``): the value is used nowhere, so the run keeps the
+    keys' values. Same rule as a new top-level key in ``--cfg-options``."""
+    import os.path as osp
+    base_names = set()
+    for base in bases:
+        base_path = osp.join(osp.dirname(filename), base) if not osp.isabs(base) else base
+        try:
+            base_names |= set(Config.fromfile(base_path).keys())
+        except Exception:
+            continue
+    for name in own:
+        if name in base_names or name not in cfg or name.startswith('_'):
+            continue
+        value = cfg[name]
+        if isinstance(value, (dict, list, tuple)):
+            continue  # helper dicts / lists (pipelines, splits) are unpacked, not copied
+        deeper = _key_uses(cfg, name)
+        reached = [p for p in deeper if _value_at(cfg.to_dict(), p) == (True, value)]
+        if deeper and not reached:
+            raise ValueError(
+                f'{config_path}: sets {name} = {value!r} at the top level, but nothing reads a '
+                f'top-level {name}: the run uses the keys of that name, {", ".join(deeper[:6])}'
+                f'{" ..." if len(deeper) > 6 else ""}, which keep their values. Set those keys '
+                f'(e.g. {deeper[0]} = {value!r}), or use the variable in them.')
+
+
+def load_checked_config(path: str, cfg_options: Optional[Dict[str, Any]] = None,
+                        with_data: bool = True) -> Config:
     """``Config.fromfile`` with the checks of ``tools/train.py`` / ``tools/test.py``: the
     ``--cfg-options`` keys (:func:`check_cfg_options`), the merged config's keys
     (:func:`check_config_keys`) and values (:func:`check_config_values`, which includes
     :func:`check_redefined_variables`). For the tools that read a config without a runner
-    (demo, export, analysis tools, :func:`mmseg_ccam.apis.init_model`)."""
+    (demo, export, analysis tools, the inference API). ``with_data=False``: the tool does not
+    read the data loaders (their classes and batch size are not checked against the model)."""
     import os.path as osp
     if not osp.isfile(str(path)):
         raise FileNotFoundError(f'Config file {str(path)!r} does not exist' + (
@@ -794,5 +829,5 @@ def load_checked_config(path: str, cfg_options: Optional[Dict[str, Any]] = None)
         check_cfg_options(cfg, cfg_options, str(path))
         cfg.merge_from_dict(cfg_options)
     check_config_keys(cfg, str(path))
-    check_config_values(cfg, str(path))
+    check_config_values(cfg, str(path), with_data)
     return cfg

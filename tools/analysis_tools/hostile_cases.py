@@ -268,6 +268,13 @@ def case_derived_max_iters(ctx):
         """))
 
 
+def case_derived_unread_variable(ctx):
+    load_cfg(ctx.config('derived_ratio.py', """
+        _base_ = ['{configs}/ccam_r18_synthcity_semi.py']
+        labeled_ratio = 0.5
+        """))
+
+
 def case_derived_variable_and_keys(ctx):
     cfg = load_cfg(ctx.config('derived_ok.py', """
         _base_ = ['{configs}/ccam_r18_synthcity.py']
@@ -502,7 +509,7 @@ def case_generator_other_settings(ctx):
     root = ctx.fresh('gen_other')
     generate_synthcity(root, num_train=2, num_val=0, height=32, width=64, seed=0,
                        progress=False)
-    generate_synthcity(root, num_train=1, num_val=0, height=32, width=64, seed=1,
+    generate_synthcity(root, num_train=1, num_val=0, height=48, width=96, seed=1,
                        progress=False)
 
 
@@ -684,6 +691,9 @@ CASES: List[Case] = [
          case_derived_data_root, ('data_root', 'train_dataloader.dataset.data_root')),
     Case('derived config sets only max_iters = 2', '2', 'clear', case_derived_max_iters,
          ('max_iters', 'train_cfg.max_iters')),
+    Case('derived semi config sets only labeled_ratio = 0.5 (a key of the datasets)', '2',
+         'clear', case_derived_unread_variable,
+         ('labeled_ratio', 'train_dataloader.dataset.datasets.0.labeled_ratio')),
     Case('derived config sets data_root and the keys that use it', '2', 'correct',
          case_derived_variable_and_keys),
     # 3, 4, 9, 14: ablation
@@ -719,8 +729,9 @@ CASES: List[Case] = [
     Case('NaN segmentation logits', '8', 'clear', case_nan_seg_logits,
          ('non-finite segmentation', 'frame.png')),
     # 10
-    Case('generator into a folder of another seed/count', '10', 'clear',
-         case_generator_other_settings, ('already holds', 'seed 0 -> 1', '--clean')),
+    Case('generator into a folder of another size/seed/count (stale frames would stay)', '10',
+         'clear',
+         case_generator_other_settings, ('earlier generation', 'gen_other', '--clean')),
     Case('generator --clean leaves only the new frames', '10', 'correct', case_generator_clean),
     Case('check_dataset.py on a tree with frames of two sizes', '10', 'clear',
          case_check_dataset_mixed_sizes, ('96x48', '64x32', 'mixed')),

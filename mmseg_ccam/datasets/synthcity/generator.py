@@ -273,48 +273,38 @@ def _worker_init() -> None:
     cv2.setNumThreads(1)
 
 
-#: Written into the dataset root: the settings the frames there were generated with.
-SETTINGS_FILE = 'synthcity_settings.json'
 #: The folders the generator writes (the Cityscapes layout).
 DATA_FOLDERS = ('leftImg8bit', 'gtFine', 'disparity', 'camera')
 
 
-def read_settings(out_dir: str) -> Optional[Dict]:
-    """The settings recorded in ``out_dir/synthcity_settings.json`` (None if absent or
-    unreadable)."""
-    path = os.path.join(out_dir, SETTINGS_FILE)
-    try:
-        with open(path, encoding='utf-8') as f:
-            data = json.load(f)
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
+def _check_output_folder(out_dir: str, written: set, clean: bool) -> None:
+    """Refuse to leave frames of an earlier generation beside the new ones.
 
-
-def _check_output_folder(out_dir: str, settings: Dict, clean: bool) -> None:
-    """Refuse to write frames beside frames of another generation (see
-    :func:`generate_synthcity`, ``clean``)."""
-    present = [d for d in DATA_FOLDERS if os.path.isdir(os.path.join(out_dir, d))
-               and any(files for _, _, files in os.walk(os.path.join(out_dir, d)))]
-    if not present:
+    Every file the generation writes replaces the file of that name, so an earlier generation
+    with the same or fewer frames per split is overwritten completely (whatever its seed or
+    size). Files under ``leftImg8bit``/``gtFine``/``disparity``/``camera`` that this generation
+    does not write would stay: a dataset mixing two generations (other sizes, seeds). Those
+    are refused, or with ``clean`` the four folders are deleted first.
+    """
+    stale = []
+    for folder in DATA_FOLDERS:
+        for dirpath, _, files in os.walk(osp.join(out_dir, folder)):
+            stale += [osp.join(dirpath, f) for f in files
+                      if osp.join(dirpath, f) not in written]
+    if not stale:
         return
-    old = read_settings(out_dir)
-    if old == settings:
-        return  # the same generation again: every file is rewritten with the same bytes
     if clean:
         import shutil
         for folder in DATA_FOLDERS:
-            shutil.rmtree(os.path.join(out_dir, folder), ignore_errors=True)
+            shutil.rmtree(osp.join(out_dir, folder), ignore_errors=True)
         return
-    if old is None:
-        what = f'frames of unknown settings ({", ".join(present)}; no {SETTINGS_FILE})'
-    else:
-        diff = [f'{k} {old.get(k)!r} -> {v!r}' for k, v in settings.items() if old.get(k) != v]
-        what = f'frames generated with other settings ({"; ".join(diff)})'
+    splits = sorted({osp.relpath(p, out_dir).split(os.sep)[1] for p in stale
+                     if len(osp.relpath(p, out_dir).split(os.sep)) > 2})
     raise FileExistsError(
-        f'SynthCity: {out_dir!r} already holds {what}. Writing here would leave stale frames '
-        'beside the new ones (other sizes, seeds or counts in one dataset). Give an empty or '
-        'new folder, or clean=True (tools/generate_synthcity.py --clean) to delete its '
+        f'SynthCity: {out_dir!r} holds {len(stale)} file(s) of an earlier generation that this '
+        f'one does not write (e.g. {stale[0]}; splits {splits}): they would stay beside the new '
+        'frames, mixing two generations (other counts, sizes or seeds) in one dataset. Give an '
+        'empty or new folder, or clean=True (tools/generate_synthcity.py --clean) to delete its '
         f'{", ".join(DATA_FOLDERS)} folders first.')
 
 
@@ -344,11 +334,11 @@ def generate_synthcity(out_dir: str, num_train: int = 200, num_val: int = 50,
         appearance (str): 'classic' or 'varied' for train, val, test and unlabeled (see
             :func:`render_frame`); 'classic' gives the files of earlier versions.
         workers (int): processes rendering in parallel; the files do not depend on it.
-        clean (bool): when ``out_dir`` holds frames of other settings, delete its
+        clean (bool): when ``out_dir`` holds frame files this generation does not write
+            (an earlier generation with more frames or other splits), delete its
             ``leftImg8bit``, ``gtFine``, ``disparity`` and ``camera`` folders first. Without
             it such a folder is refused (``FileExistsError``): the new frames would sit beside
-            stale ones. The settings are recorded in ``out_dir/synthcity_settings.json``; the
-            same settings again rewrite the same bytes and are allowed.
+            stale ones. Files of the same name are replaced, as before.
 
     Returns:
         dict: ``out_dir``, ``height``, ``width``, ``seed``, ``max_depth``, ``appearance``,
@@ -368,19 +358,13 @@ def generate_synthcity(out_dir: str, num_train: int = 200, num_val: int = 50,
         raise ValueError(f"appearance must be 'classic' or 'varied', got {appearance!r} "
                          "(the colour-shifted look is the test_shift split: --num-test-shift)")
     height, width = _check_frame_args(height, width, max_depth)
-    settings = dict(height=height, width=width, seed=seed, max_depth=float(max_depth),
-                    ego_hood=bool(ego_hood), appearance=appearance,
-                    num_frames={k: v for k, v in counts.items() if v or k in ('train', 'val')})
-    if os.path.isdir(out_dir):
-        _check_output_folder(out_dir, settings, clean)
-    os.makedirs(out_dir, exist_ok=True)
-    # Recorded first: an interrupted generation is then recognised (and may be finished with
-    # the same settings, or is refused with others).
-    with open(os.path.join(out_dir, SETTINGS_FILE), 'w', encoding='utf-8') as f:
-        json.dump(settings, f, indent=1, sort_keys=True)
-        f.write('\n')
     jobs = [(out_dir, split, i, seed, height, width, max_depth, ego_hood, appearance)
             for split in SPLITS for i in range(counts[split])]
+    if osp.isdir(out_dir):
+        written = {path for _, split, i, *_ in jobs
+                   for path in frame_paths(out_dir, split, *frame_name(split, i)).values()}
+        _check_output_folder(out_dir, written, clean)
+    os.makedirs(out_dir, exist_ok=True)
     bar = None
     if progress:
         from tqdm import tqdm
