@@ -155,12 +155,19 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, str]:
     args = parse_args(argv)
     # Checked before the model is built: a clear error, and no time spent loading weights.
     image_rgb = mmcv.bgr2rgb(read_image(args.img))
+    height, width = image_rgb.shape[:2]
+    # A bad camera JSON fails here, before the model is built or any output is written.
+    camera = camera_for_image(args.camera, args.camera_size, width, height)
     model = init_model(args.config, args.checkpoint, device=args.device,
                        cfg_options=args.cfg_options)
-    result = inference_model(model, args.img)
-    height, width = image_rgb.shape[:2]
-    name = osp.splitext(osp.basename(args.img))[0]
+    # Class names checked and the output folder made before anything is written.
+    # The default names may be absent from a custom dataset; names the user gives must exist.
+    named = args.no_depth_classes is not None
+    no_depth = class_ids(model.dataset_meta['classes'],
+                         args.no_depth_classes if named else NO_DEPTH_CLASSES, strict=named)
     os.makedirs(args.out_dir, exist_ok=True)
+    result = inference_model(model, args.img)
+    name = osp.splitext(osp.basename(args.img))[0]
     written: Dict[str, str] = {}
     palette = np.asarray(model.dataset_meta['palette'], dtype=np.uint8)
 
@@ -177,17 +184,12 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, str]:
         if result.depth.shape != (height, width):
             raise RuntimeError(f'The depth prediction is {result.depth.shape}, the image '
                                f'{(height, width)}; the model must predict at the original size.')
-        # The default names may be absent from a custom dataset; names the user gives must exist.
-        named = args.no_depth_classes is not None
-        no_depth = class_ids(model.dataset_meta['classes'],
-                             args.no_depth_classes if named else NO_DEPTH_CLASSES, strict=named)
         depth = mask_depth(result.depth, result.seg, no_depth)
         coloured = colorize_depth(depth, args.min_depth, args.max_depth,
                                   cmap=args.depth_cmap)
         written['depth'] = osp.join(args.out_dir, f'{name}_depth.png')
         mmcv.imwrite(mmcv.rgb2bgr(coloured), written['depth'])
 
-        camera = camera_for_image(args.camera, args.camera_size, width, height)
         written['disparity'] = osp.join(args.out_dir, f'{name}_disparity.png')
         cv2.imwrite(written['disparity'],
                     depth_to_disparity_png(depth, baseline=camera.baseline, fx=camera.fx))
