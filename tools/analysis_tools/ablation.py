@@ -179,15 +179,15 @@ def plan_runs(configs: Sequence[str], seeds: Sequence[int], work_dir: str) -> Li
 
 
 def last_checkpoint(work_dir: str) -> Optional[str]:
-    """The checkpoint named in ``<work_dir>/last_checkpoint`` if that file exists."""
-    marker = osp.join(work_dir, 'last_checkpoint')
-    if not osp.isfile(marker):
+    """The checkpoint named in ``<work_dir>/last_checkpoint``, taken from this work dir (a
+    copied or moved work dir uses its own file, never the original's through the absolute
+    path MMEngine writes; see :func:`mmseg_ccam.utils.work_dir.resolve_last_checkpoint`), or
+    None when there is none."""
+    from mmseg_ccam.utils.work_dir import NothingToResumeError, resolve_last_checkpoint
+    try:
+        return resolve_last_checkpoint(work_dir)
+    except NothingToResumeError:
         return None
-    with open(marker, encoding='utf-8') as f:
-        path = f.read().strip()
-    if path and not osp.isabs(path) and not osp.isfile(path):
-        path = osp.join(work_dir, path)
-    return path if path and osp.isfile(path) else None
 
 
 def run_state(run: Run) -> str:
@@ -953,6 +953,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 
 def main(argv: Optional[Sequence[str]] = None) -> str:
     args = parse_args(argv)
+    if args.seeds and min(args.seeds) < 0:
+        raise SystemExit(f'--seeds {args.seeds}: seeds are integers >= 0 (randomness.seed).')
     if args.protocol:
         if args.configs:
             raise SystemExit('Give either config files or --protocol, not both.')
