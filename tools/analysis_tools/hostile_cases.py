@@ -188,6 +188,19 @@ def case_api_plain_mmseg_ckpt(ctx):
     _init(ctx, path)
 
 
+def case_api_num_classes_10(ctx):
+    _init(ctx, ctx.joint_ckpt, **{'model.decode_head.num_classes': 10})
+
+
+def case_ablation_copied_run_folder(ctx):
+    ab = tool('tools/analysis_tools/ablation.py')
+    work, original = _copy_run(ctx, 'ablation_copy')
+    copy = shutil.copytree(original, osp.join(work, 'copy'))
+    os.remove(osp.join(copy, 'iter_2.pth'))
+    return ab.last_checkpoint(copy) is None and \
+        ab.last_checkpoint(original) == osp.join(original, 'iter_2.pth')
+
+
 def case_api_neck_attention_none(ctx):
     _init(ctx, ctx.joint_ckpt, **{'model.neck.attention': None})
 
@@ -674,6 +687,8 @@ CASES: List[Case] = [
          case_api_backbone_depth_34, ('does not fit', 'checkpoint_mismatch=warn')),
     Case('plain MMSeg checkpoint (no depth head, no neck) into the joint config', '1', 'clear',
          case_api_plain_mmseg_ckpt, ('does not fit', 'missing key')),
+    Case('joint checkpoint, model.decode_head.num_classes=10 (init_model / demo)', '1',
+         'clear', case_api_num_classes_10, ('does not fit', 'of another shape')),
     Case('joint checkpoint, model.neck.attention=None', '1', 'clear',
          case_api_neck_attention_none, ('does not fit', 'unexpected key')),
     Case('pytorch2onnx.py with a checkpoint of another architecture', '1', 'clear',
@@ -719,6 +734,8 @@ CASES: List[Case] = [
          case_copied_work_dir_uses_its_own_file),
     Case('moved work dir resumes from its own file', '5', 'correct',
          case_moved_work_dir_resumes),
+    Case("ablation: a copied run folder never tests the original's checkpoint", '5', 'correct',
+         case_ablation_copied_run_folder),
     # 6-8
     Case('semi config with only datasets.1.labeled_ratio=0.5', '6', 'clear',
          case_semi_ratio_on_unlabeled_only, ('in neither subset', 'labeled_ratio=0.5')),
