@@ -748,18 +748,16 @@ def check_redefined_variables(cfg: Config, config_path: str = 'the config') -> N
     own = [n for n in _top_level_assignments(filename) if n not in RUNNER_KEYS]
     if not own:
         return
-    _check_unread_variables(cfg, own, bases, filename, config_path)
-    if not bases:
-        return
-    merged = cfg.to_dict()
+    base_cfgs = []  # read once, for both checks
     for base in bases:
         base_path = osp.join(osp.dirname(filename), base) if not osp.isabs(base) else base
-        if not osp.isfile(base_path):
-            continue
         try:
-            base_cfg = Config.fromfile(base_path)
-        except Exception:
+            base_cfgs.append((base, Config.fromfile(base_path)))
+        except Exception:  # a missing base: Config.fromfile of the file itself said so
             continue
+    _check_unread_variables(cfg, own, [c for _, c in base_cfgs], config_path)
+    merged = cfg.to_dict()
+    for base, base_cfg in base_cfgs:
         for name in own:
             if name not in base_cfg or name not in cfg or name in RUNNER_KEYS:
                 continue
@@ -781,20 +779,15 @@ def check_redefined_variables(cfg: Config, config_path: str = 'the config') -> N
                     f'--cfg-options {stale[0]}=...')
 
 
-def _check_unread_variables(cfg: Config, own: List[str], bases: List[str], filename: str,
+def _check_unread_variables(cfg: Config, own: List[str], base_cfgs: List[Config],
                             config_path: str) -> None:
     """A top-level variable of the file that nothing reads, while keys of that name exist
     deeper (``labeled_ratio = 0.5`` at the top of a semi config, where the ratio lives in
     ``train_dataloader.dataset.datasets.*``): the value is used nowhere, so the run keeps the
     keys' values. Same rule as a new top-level key in ``--cfg-options``."""
-    import os.path as osp
     base_names = set()
-    for base in bases:
-        base_path = osp.join(osp.dirname(filename), base) if not osp.isabs(base) else base
-        try:
-            base_names |= set(Config.fromfile(base_path).keys())
-        except Exception:
-            continue
+    for base_cfg in base_cfgs:
+        base_names |= set(base_cfg.keys())
     for name in own:
         if name in base_names or name not in cfg or name.startswith('_'):
             continue
