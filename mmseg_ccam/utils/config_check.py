@@ -755,6 +755,10 @@ def check_redefined_variables(cfg: Config, config_path: str = 'the config') -> N
             base_cfgs.append((base, Config.fromfile(base_path)))
         except Exception:  # a missing base: Config.fromfile of the file itself said so
             continue
+    if not base_cfgs:
+        # A file without bases, e.g. the merged config MMEngine dumps into the work dir: its
+        # top-level variables legitimately differ from keys changed by --cfg-options.
+        return
     _check_unread_variables(cfg, own, [c for _, c in base_cfgs], config_path)
     merged = cfg.to_dict()
     for base, base_cfg in base_cfgs:
