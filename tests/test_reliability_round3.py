@@ -81,3 +81,15 @@ def test_out_file_check_leaves_no_file(tmp_path):
     target = tmp_path / 'sub' / 'm.json'
     check_output_file(str(target))
     assert not target.exists() and osp.isdir(tmp_path / 'sub')
+
+
+def test_config_dumped_into_the_work_dir_loads_again(tmp_path, hostile):
+    """MMEngine dumps the merged config (after --cfg-options) into the work dir; its top-level
+    variables keep the file's values while the keys were overridden: no refusal there."""
+    from mmengine.config import Config
+    cfg = Config.fromfile(hostile.SEMI)
+    cfg.merge_from_dict({f'train_dataloader.dataset.datasets.{i}.{k}': v for i in (0, 1)
+                         for k, v in (('data_root', str(tmp_path)), ('labeled_ratio', 0.5))})
+    cfg.dump(str(tmp_path / 'dumped.py'))
+    loaded = hostile.load_cfg(str(tmp_path / 'dumped.py'))
+    assert loaded.train_dataloader.dataset.datasets[1].labeled_ratio == 0.5
