@@ -106,6 +106,24 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if not 0 < args.opacity <= 1:
         parser.error(f'--opacity must be in (0, 1], got {args.opacity}')
+    # Every number is checked here, before the model is built or a file is written.
+    if args.camera_size is not None and min(args.camera_size) < 1:
+        parser.error(f'--camera-size W H must be positive pixel sizes, got '
+                     f'{args.camera_size[0]} {args.camera_size[1]}')
+    if args.camera_size is not None and args.camera is None:
+        parser.error('--camera-size gives the size of the --camera JSON; give --camera too')
+    if args.max_point_depth is not None and not (0 < args.max_point_depth < float('inf')):
+        parser.error(f'--max-point-depth must be a distance in metres > 0, got '
+                     f'{args.max_point_depth} (it would leave no point in the cloud)')
+    if not 0 < args.min_depth < args.max_depth < float('inf'):
+        parser.error(f'--min-depth and --max-depth must satisfy 0 < min < max, got '
+                     f'{args.min_depth} and {args.max_depth}')
+    for name, path in (('image', args.img), ('checkpoint', args.checkpoint),
+                       ('config', args.config)):
+        if osp.isdir(path):
+            parser.error(f'the {name} {path!r} is a directory; give a file')
+    if osp.isfile(args.out_dir):
+        parser.error(f'--out-dir {args.out_dir!r} is a file; give a directory')
     return args
 
 
@@ -137,14 +155,21 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, str]:
     args = parse_args(argv)
     # Checked before the model is built: a clear error, and no time spent loading weights.
     image_rgb = mmcv.bgr2rgb(read_image(args.img))
+    height, width = image_rgb.shape[:2]
+    # A bad camera JSON fails here, before the model is built or any output is written.
+    camera = camera_for_image(args.camera, args.camera_size, width, height)
     model = init_model(args.config, args.checkpoint, device=args.device,
                        cfg_options=args.cfg_options)
+    # Class names checked and the output folder made before anything is written.
+    # The default names may be absent from a custom dataset; names the user gives must exist.
+    named = args.no_depth_classes is not None
+    no_depth = class_ids(model.dataset_meta['classes'],
+                         args.no_depth_classes if named else NO_DEPTH_CLASSES, strict=named)
+    os.makedirs(args.out_dir, exist_ok=True)
     # A SegDataSample, as mmseg.apis.inference_model returns: pred_sem_seg, seg_logits and
     # pred_depth_map at the image's size (.seg / .depth: the same as NumPy arrays).
     result = inference_model(model, args.img)
-    height, width = image_rgb.shape[:2]
     name = osp.splitext(osp.basename(args.img))[0]
-    os.makedirs(args.out_dir, exist_ok=True)
     written: Dict[str, str] = {}
     palette = np.asarray(model.dataset_meta['palette'], dtype=np.uint8)
 
@@ -160,17 +185,12 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, str]:
         if result.depth.shape != (height, width):
             raise RuntimeError(f'The depth prediction is {result.depth.shape}, the image '
                                f'{(height, width)}; the model must predict at the original size.')
-        # The default names may be absent from a custom dataset; names the user gives must exist.
-        named = args.no_depth_classes is not None
-        no_depth = class_ids(model.dataset_meta['classes'],
-                             args.no_depth_classes if named else NO_DEPTH_CLASSES, strict=named)
         depth = mask_depth(result.depth, result.seg, no_depth)
         coloured = colorize_depth(depth, args.min_depth, args.max_depth,
                                   cmap=args.depth_cmap)
         written['depth'] = osp.join(args.out_dir, f'{name}_depth.png')
         mmcv.imwrite(mmcv.rgb2bgr(coloured), written['depth'])
 
-        camera = camera_for_image(args.camera, args.camera_size, width, height)
         written['disparity'] = osp.join(args.out_dir, f'{name}_disparity.png')
         cv2.imwrite(written['disparity'],
                     depth_to_disparity_png(depth, baseline=camera.baseline, fx=camera.fx))

@@ -289,6 +289,7 @@ def test_resume_in_empty_or_mistyped_work_dir_is_an_error(tmp_path):
     (tmp_path / 'empty').mkdir()
     with pytest.raises(NothingToResumeError, match='holds no checkpoint'):
         find_resume_checkpoint(str(tmp_path / 'empty'))
+    (tmp_path / 'run_a' / 'iter_4.pth').write_bytes(b'w')  # named files must exist (round 3)
     assert find_resume_checkpoint(str(tmp_path / 'run_a')).endswith('iter_4.pth')
 
 

@@ -123,6 +123,37 @@ def list_frames(data_root: str, split: str) -> Tuple[List[dict], List[V.Problem]
     return frames, problems
 
 
+def _png_size(path: str) -> Optional[Tuple[int, int]]:
+    """``(width, height)`` from a PNG header (None for another or an unreadable file)."""
+    try:
+        with open(path, 'rb') as f:
+            head = f.read(24)
+    except OSError:
+        return None
+    if len(head) < 24 or not head.startswith(b'\x89PNG\r\n\x1a\n'):
+        return None
+    return int.from_bytes(head[16:20], 'big'), int.from_bytes(head[20:24], 'big')
+
+
+def mixed_frames(frames: Sequence[dict]) -> List[V.Problem]:
+    """Frames that do not belong with the rest: an image size other than the most common one
+    (frames of two generations or sources in one folder; the label and disparity of each frame
+    are compared with its own image by :func:`V.check_frame`)."""
+    problems: List[V.Problem] = []
+    sizes = {f['img_path']: _png_size(f['img_path']) for f in frames}
+    seen = Counter(size for size in sizes.values() if size is not None)
+    if len(seen) > 1:
+        (common, n), = seen.most_common(1)
+        for path, size in sizes.items():
+            if size is not None and size != common:
+                problems.append(V.Problem(path, 'mixed', (
+                    f'image is {size[0]}x{size[1]} but {n} of {len(frames)} frames are '
+                    f'{common[0]}x{common[1]}: frames of another generation or source are mixed '
+                    'in (batches of mixed sizes, wrong intrinsics). Regenerate into an empty '
+                    'folder (tools/generate_synthcity.py --clean) or remove these frames.')))
+    return problems
+
+
 def scan(data_root: str, splits: Sequence[str], num_classes: int, ignore_index: int = 255,
          max_depth: Optional[float] = 80.0, workers: int = 1) -> Tuple[int, List[V.Problem]]:
     """Check every frame of ``splits``.
@@ -135,6 +166,7 @@ def scan(data_root: str, splits: Sequence[str], num_classes: int, ignore_index: 
                               ignore_index=ignore_index, max_depth=max_depth)
     problems: List[V.Problem] = []
     num_frames = 0
+    every_frame: List[dict] = []
     pool = multiprocessing.Pool(workers) if workers > 1 else None
     try:
         for split in splits:
@@ -144,11 +176,12 @@ def scan(data_root: str, splits: Sequence[str], num_classes: int, ignore_index: 
             for frame_problems in results:
                 problems += frame_problems
             num_frames += len(frames)
+            every_frame += frames
     finally:
         if pool is not None:
             pool.close()
             pool.join()
-    return num_frames, problems
+    return num_frames, problems + mixed_frames(every_frame)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

@@ -2,10 +2,39 @@
 # Distributed evaluation with torchrun.
 #   bash tools/dist_test.sh CONFIG CHECKPOINT NGPUS [test.py args...]
 set -euo pipefail
+# Paths given relative to the caller's directory stay relative to it (the script runs from the
+# repository root, where the configs' relative data_root points).
+abs_path() { case "$1" in /*) printf '%s\n' "$1" ;; *) printf '%s\n' "$PWD/$1" ;; esac; }
+# An input file (config, checkpoint) relative to the caller if it exists there, else as given
+# (relative to the repository root, as before).
+abs_input() { if [ -e "$1" ]; then abs_path "$1"; else printf '%s\n' "$1"; fi; }
+ARGS=()
+abs_path_args() {
+  ARGS=()
+  while [ $# -gt 0 ]; do
+    case "$1" in
+      --work-dir|--out|--show-dir|--json)
+        ARGS+=("$1"); shift
+        if [ $# -gt 0 ]; then ARGS+=("$(abs_path "$1")"); shift; fi ;;
+      --work-dir=*|--out=*|--show-dir=*|--json=*)
+        ARGS+=("${1%%=*}=$(abs_path "${1#*=}")"); shift ;;
+      *) ARGS+=("$1"); shift ;;
+    esac
+  done
+}
+usage() { echo "usage: bash tools/dist_test.sh CONFIG CHECKPOINT NGPUS [test.py args...]" >&2; exit 2; }
+[ $# -ge 3 ] || usage
 CONFIG=$1
 CHECKPOINT=$2
 NGPUS=$3
+case "$NGPUS" in
+  ""|*[!0-9]*|0) echo "NGPUS=$NGPUS: give the number of processes per machine (>= 1)" >&2
+                 usage ;;
+esac
 shift 3
+CONFIG=$(abs_input "$CONFIG")
+CHECKPOINT=$(abs_input "$CHECKPOINT")
+abs_path_args "$@"
 NNODES=${NNODES:-1}
 NODE_RANK=${NODE_RANK:-0}
 PORT=${PORT:-29500}
@@ -15,4 +44,4 @@ cd "$(dirname "$0")/.."
 exec "$PYTHON" -m torch.distributed.run \
   --nnodes="$NNODES" --node_rank="$NODE_RANK" --master_addr="$MASTER_ADDR" \
   --nproc_per_node="$NGPUS" --master_port="$PORT" \
-  tools/test.py "$CONFIG" "$CHECKPOINT" --launcher pytorch "$@"
+  tools/test.py "$CONFIG" "$CHECKPOINT" --launcher pytorch ${ARGS[@]+"${ARGS[@]}"}

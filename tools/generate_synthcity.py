@@ -46,6 +46,10 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         help='depth beyond this (m) is written as invalid disparity (p = 0)')
     parser.add_argument('--no-ego-hood', action='store_true',
                         help='do not draw the ego-vehicle hood at the bottom of the image')
+    parser.add_argument('--clean', action='store_true',
+                        help='OUT holds frames of other settings: delete its leftImg8bit, '
+                        'gtFine, disparity and camera folders first (without it such a folder '
+                        'is refused: stale frames would stay beside the new ones)')
     parser.add_argument('--quiet', action='store_true', help='no progress bar')
     return parser.parse_args(argv)
 
@@ -58,7 +62,7 @@ def main(argv: Optional[List[str]] = None) -> dict:
         width=args.width, seed=args.seed, progress=not args.quiet, max_depth=args.max_depth,
         ego_hood=not args.no_ego_hood, num_test=args.num_test,
         num_test_shift=args.num_test_shift, num_unlabeled=args.num_unlabeled,
-        appearance=args.appearance, workers=args.workers)
+        appearance=args.appearance, workers=args.workers, clean=args.clean)
     print(json.dumps(summary, indent=2))
     return summary
 

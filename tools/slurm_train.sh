@@ -2,11 +2,36 @@
 # Training on a Slurm cluster: one task per GPU.
 #   GPUS=16 bash tools/slurm_train.sh PARTITION JOB_NAME CONFIG WORK_DIR [train.py args...]
 set -euo pipefail
+# Paths given relative to the caller's directory stay relative to it (the script runs from the
+# repository root, where the configs' relative data_root points).
+abs_path() { case "$1" in /*) printf '%s\n' "$1" ;; *) printf '%s\n' "$PWD/$1" ;; esac; }
+# An input file (config, checkpoint) relative to the caller if it exists there, else as given
+# (relative to the repository root, as before).
+abs_input() { if [ -e "$1" ]; then abs_path "$1"; else printf '%s\n' "$1"; fi; }
+ARGS=()
+abs_path_args() {
+  ARGS=()
+  while [ $# -gt 0 ]; do
+    case "$1" in
+      --work-dir|--out|--show-dir|--json)
+        ARGS+=("$1"); shift
+        if [ $# -gt 0 ]; then ARGS+=("$(abs_path "$1")"); shift; fi ;;
+      --work-dir=*|--out=*|--show-dir=*|--json=*)
+        ARGS+=("${1%%=*}=$(abs_path "${1#*=}")"); shift ;;
+      *) ARGS+=("$1"); shift ;;
+    esac
+  done
+}
+usage() { echo "usage: GPUS=N bash tools/slurm_train.sh PARTITION JOB_NAME CONFIG WORK_DIR [train.py args...]" >&2; exit 2; }
+[ $# -ge 4 ] || usage
 PARTITION=$1
 JOB_NAME=$2
 CONFIG=$3
 WORK_DIR=$4
 shift 4
+CONFIG=$(abs_input "$CONFIG")
+WORK_DIR=$(abs_path "$WORK_DIR")
+abs_path_args "$@"
 GPUS=${GPUS:-4}
 GPUS_PER_NODE=${GPUS_PER_NODE:-4}
 # GRES= (empty) on CPU-only partitions, which reject --gres=gpu:N.
@@ -19,4 +44,4 @@ cd "$(dirname "$0")/.."
 srun -p "$PARTITION" --job-name="$JOB_NAME" ${GRES:+--gres="$GRES"} \
   --ntasks="$GPUS" --ntasks-per-node="$GPUS_PER_NODE" --cpus-per-task="$CPUS_PER_TASK" \
   --kill-on-bad-exit=1 $SRUN_ARGS \
-  "$PYTHON" -u tools/train.py "$CONFIG" --work-dir="$WORK_DIR" --launcher slurm "$@"
+  "$PYTHON" -u tools/train.py "$CONFIG" --work-dir="$WORK_DIR" --launcher slurm ${ARGS[@]+"${ARGS[@]}"}

@@ -20,7 +20,13 @@ from mmengine.config import DictAction
 from mmengine.dist import is_main_process
 
 import mmseg_ccam  # noqa: F401  (registers components, checkpoint allow-list)
-from mmseg_ccam.evaluation.report import flatten_metrics, format_metrics_table, write_metrics_json
+from mmseg_ccam.engine.checkpoint import check_checkpoint_file
+from mmseg_ccam.evaluation.report import (
+    check_output_file,
+    flatten_metrics,
+    format_metrics_table,
+    write_metrics_json,
+)
 from mmseg_ccam.models.segmentors import tta_config
 from mmseg_ccam.utils import init_cpu_distributed, load_config
 from mmseg_ccam.utils.data_roots import check_data_roots
@@ -69,16 +75,19 @@ def main() -> None:
     args = parse_args()
     try:
         test(args)
-    except FileNotFoundError as err:
-        # A user's mistake (checkpoint, config or dataset folder missing): one line, no
-        # traceback; the message says what to do.
+    except (FileNotFoundError, IsADirectoryError) as err:
+        # A user's mistake (checkpoint, config or dataset folder missing, a folder given as
+        # checkpoint): one line, no traceback; the message says what to do.
         print(f'tools/test.py: {err}', file=sys.stderr)
         sys.exit(2)
 
 
 def test(args: argparse.Namespace) -> None:
+    check_checkpoint_file(args.checkpoint)  # a directory, a JSON file, an empty file
     if not osp.isfile(args.checkpoint):
         raise FileNotFoundError(f'Checkpoint {args.checkpoint!r} does not exist.')
+    if args.out:
+        check_output_file(args.out, '--out')  # before the evaluation, not after it
     cfg = load_config(args)
     if args.work_dir is None and cfg.work_dir == osp.join(
             './work_dirs', osp.splitext(osp.basename(args.config))[0]):

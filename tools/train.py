@@ -122,6 +122,8 @@ def prepare_resume(cfg) -> None:
     """Refuse ``--resume`` without a checkpoint; reuse the checkpoint's seed if the config
     has none (the data sampler is built, and seeded, before the checkpoint is read)."""
     found = find_resume_checkpoint(cfg.work_dir)
+    if cfg.get('load_from') is None:
+        cfg.load_from = found  # this work dir's own file, not the path of a copied original
     randomness = cfg.get('randomness') or {}
     if randomness.get('seed') is None:
         seed = checkpoint_seed(found)

@@ -6,7 +6,7 @@ from typing import Optional
 import torch.nn as nn
 from mmengine.config import Config
 from mmengine.logging import MMLogger
-from mmengine.runner import Runner, load_checkpoint
+from mmengine.runner import Runner
 from torch.utils.data import DataLoader
 
 __all__ = ['build_model_quietly', 'build_train_loader']
@@ -27,7 +27,9 @@ def build_model_quietly(cfg: Config, checkpoint: Optional[str] = None) -> nn.Mod
     finally:
         logger.setLevel(level)
     if checkpoint:
-        load_checkpoint(model, checkpoint, map_location='cpu', strict=True)
+        from mmseg_ccam.engine.checkpoint import load_checkpoint_strict
+        load_checkpoint_strict(model, checkpoint, map_location='cpu',
+                               policy=cfg.get('checkpoint_mismatch', 'error'))
     return model
 
 

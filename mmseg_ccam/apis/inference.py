@@ -13,7 +13,6 @@ from mmengine.config import Config
 from mmengine.dataset import Compose
 from mmengine.model import revert_sync_batchnorm
 from mmengine.registry import init_default_scope
-from mmengine.runner import load_checkpoint
 from mmseg.registry import MODELS, TRANSFORMS
 from mmseg.structures import SegDataSample
 from mmseg.utils import get_classes, get_palette
@@ -124,20 +123,24 @@ def init_model(config: Union[str, Path, Config],
         nn.Module: The model in eval mode on ``device``.
     """
     # The package's components are registered: importing this module imported mmseg_ccam.
+    from mmseg_ccam.engine.checkpoint import load_checkpoint_strict
+    from mmseg_ccam.utils.config_check import check_cfg_options, load_checked_config
     if isinstance(config, (str, Path)):
-        if not osp.isfile(str(config)):
-            raise FileNotFoundError(f'Config file {str(config)!r} does not exist.')
-        config = Config.fromfile(str(config))
+        # The checks of tools/train.py and tools/test.py: keys, values, --cfg-options.
+        config = load_checked_config(str(config), cfg_options, with_data=False)
     elif not isinstance(config, Config):
         raise TypeError(f'config must be a file name or a Config, got {type(config).__name__}.')
     else:
         config = copy.deepcopy(config)
-    if cfg_options is not None:
-        config.merge_from_dict(cfg_options)
+        if cfg_options is not None:
+            check_cfg_options(config, cfg_options, config.filename or 'the config')
+            config.merge_from_dict(cfg_options)
     if 'model' not in config:
         raise KeyError(f'Config {config.filename!r} has no "model" entry.')
     if checkpoint is not None:
-        if not osp.isfile(checkpoint):
+        if osp.isdir(checkpoint) or not osp.isfile(checkpoint):
+            from mmseg_ccam.engine.checkpoint import check_checkpoint_file
+            check_checkpoint_file(checkpoint)  # a directory: says so and lists its .pth
             raise FileNotFoundError(f'Checkpoint {checkpoint!r} does not exist.')
         _strip_pretrained(config.model)
     init_default_scope(config.get('default_scope', 'mmseg'))
@@ -145,7 +148,10 @@ def init_model(config: Union[str, Path, Config],
     model = MODELS.build(config.model)
     dataset_meta = None
     if checkpoint is not None:
-        ckpt = load_checkpoint(model, checkpoint, map_location='cpu')
+        # The one loading rule (tools/test.py's): a checkpoint of another architecture is
+        # refused unless the config says checkpoint_mismatch='warn'.
+        ckpt = load_checkpoint_strict(model, checkpoint, map_location='cpu',
+                                      policy=config.get('checkpoint_mismatch', 'error'))
         meta = ckpt.get('meta', {}) if isinstance(ckpt, dict) else {}
         dataset_meta = meta.get('dataset_meta')
         if dataset_meta is None:

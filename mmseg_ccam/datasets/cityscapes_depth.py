@@ -292,6 +292,9 @@ class CityscapesDepthDataset(CityscapesDataset):
                 f'data_root, data_prefix.img_path and img_suffix')
 
         frame_ids = [self._frame_id(info['img_path'], img_dir) for info in data_list]
+        # All frames before the subset is taken: a labeled and an unlabeled subset of one
+        # split must together hold them all (MultiSourceSampler checks it).
+        self.num_split_frames = len(frame_ids)
         labeled = np.ones(len(data_list), dtype=bool)
         split = self._labeled_indices(frame_ids)
         if split is not None:

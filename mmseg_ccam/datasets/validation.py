@@ -43,6 +43,7 @@ PROBLEM_KINDS = {
     'no_valid_depth': 'disparity without a valid pixel',
     'no_image': 'file without its image',
     'symlink_loop': 'symlink loop in a data folder',
+    'mixed': 'frame of another size or generation',
 }
 
 

@@ -43,14 +43,39 @@ class SegDepthTensorWrapper(nn.Module):
             if name == 'seg' and getattr(model, 'decode_head', None) is not None
             or name == 'depth' and getattr(model, 'depth_head', None) is not None)
         if not self.output_names:
+            hint = (' It is a mean-teacher model: export its teacher or student '
+                    '(select_export_model; pytorch2onnx.py --member teacher|student).'
+                    if hasattr(model, 'teacher') else '')
             raise ValueError(f'{type(model).__name__} has neither a decode_head nor a '
-                             'depth_head: nothing to export.')
+                             f'depth_head: nothing to export.{hint}')
 
     def forward(self, inputs: Tensor) -> Tuple[Tensor, ...]:
         out = self.model(inputs, mode='tensor')
         if isinstance(out, Tensor):
             return (out, )
         return tuple(out[name] for name in self.output_names)
+
+
+def select_export_model(model: nn.Module, member: str = 'teacher') -> Tuple[nn.Module, str]:
+    """The segmentor to export: ``model`` itself, or for a mean-teacher model
+    (``MeanTeacherSegDepth``: a ``teacher`` and a ``student`` segmentor) the one named by
+    ``member``; the teacher is what the semi-supervised runs evaluate and report.
+
+    Args:
+        model (nn.Module): From ``mmseg_ccam.apis.init_model``.
+        member (str): ``'teacher'`` (default) or ``'student'``; ignored for a plain segmentor.
+
+    Returns:
+        tuple: The module to export (with the model's ``dataset_meta``) and a description,
+        e.g. ``'the teacher of MeanTeacherSegDepth'``.
+    """
+    if member not in ('teacher', 'student'):
+        raise ValueError(f"member must be 'teacher' or 'student', got {member!r}.")
+    inner = getattr(model, member, None)
+    if isinstance(inner, nn.Module) and getattr(model, 'student', None) is not None:
+        inner.dataset_meta = getattr(model, 'dataset_meta', None)
+        return inner.eval(), f'the {member} of {type(model).__name__}'
+    return model, type(model).__name__
 
 
 def onnx_preprocessing_meta(model: nn.Module) -> Dict[str, str]:

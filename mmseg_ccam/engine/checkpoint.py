@@ -92,7 +92,8 @@ except ImportError:  # pragma: no cover - numpy 1.x
 
 __all__ = [
     'MMENGINE_CHECKPOINT_SAFE_GLOBALS', 'AtomicCheckpointRunner', 'IncompatibleCheckpointError',
-    'check_checkpoint_file', 'checkpoint_key_mismatch', 'checkpoint_seed',
+    'check_checkpoint_file', 'check_mismatch', 'checkpoint_key_mismatch', 'checkpoint_seed',
+    'load_checkpoint_strict',
     'history_buffer_statistic', 'register_mmengine_safe_globals', 'safe_global_names',
     'temporary_checkpoint_name'
 ]
@@ -205,6 +206,13 @@ def check_checkpoint_file(filename: str) -> None:
     Raises:
         ValueError: for an empty file, a text/JSON file or any other non-checkpoint.
     """
+    if isinstance(filename, str) and osp.isdir(filename):
+        found = sorted(f for f in os.listdir(filename) if f.endswith('.pth'))
+        hint = (f' It holds {", ".join(found[-3:])}; give one of them (the newest is named in '
+                f'{osp.join(filename, "last_checkpoint")}).' if found else
+                ' It holds no .pth file.')
+        raise IsADirectoryError(f'Checkpoint {filename!r} is a directory, not a checkpoint '
+                                f'file.{hint}')
     if not isinstance(filename, str) or not osp.isfile(filename):
         return
     size = osp.getsize(filename)
@@ -277,6 +285,106 @@ def _describe_mismatch(report: Dict[str, List]) -> str:
     return '; '.join(parts)
 
 
+CHECKPOINT_MISMATCH_POLICIES = ('error', 'warn')
+
+
+def check_mismatch(report: Dict[str, List], policy: str = 'error',
+                   logger: Optional[Any] = None) -> None:
+    """Apply the loading rule to a :func:`checkpoint_key_mismatch` report.
+
+    Nothing to say: returns. Only the zero-initialised CCAM gates missing: a warning (same
+    function). ``policy='warn'``: a warning listing what did not fit. Otherwise
+    :class:`IncompatibleCheckpointError` (file name filled in by the caller).
+    """
+    if not (report['missing'] or report['unexpected'] or report['mismatched']):
+        return
+    if logger is None:
+        from mmengine.logging import MMLogger
+        logger = MMLogger.get_current_instance()
+    only_gates = (not report['unexpected'] and not report['mismatched']
+                  and report['missing'] == report['zero_gated'])
+    text = _describe_mismatch(report)
+    if only_gates:
+        logger.warning(
+            f'The checkpoint has no CCAM attention weights ({len(report["missing"])} '
+            'gamma keys): they stay at 0, so the model computes what the checkpoint\'s '
+            'model computed (attention off).')
+        return
+    if policy == 'warn':
+        logger.warning(f'checkpoint_mismatch=warn: loaded what fits; {text}.')
+        return
+    raise IncompatibleCheckpointError(
+        '{checkpoint} does not fit the model of this config: ' + text + '. It was probably '
+        'trained with another config (backbone, neck, heads or number of classes). Use the '
+        'config it was trained with; to load what fits anyway (e.g. to fine-tune a new '
+        'head), set checkpoint_mismatch=\'warn\' in the config or --cfg-options '
+        'checkpoint_mismatch=warn.')
+
+
+def load_checkpoint_strict(model: torch.nn.Module,
+                           filename: str,
+                           policy: str = 'error',
+                           map_location: Union[str, Callable] = 'cpu',
+                           strict: bool = False,
+                           revise_keys: list = [(r'^module.', '')],  # noqa: B006
+                           logger: Optional[Any] = None,
+                           before_load: Optional[Callable[[dict], None]] = None) -> dict:
+    """The one loading rule of every entry point that takes a checkpoint.
+
+    ``tools/train.py`` (``load_from``, ``--resume``), ``tools/test.py``,
+    :func:`mmseg_ccam.apis.init_model` (demo, ONNX export) and the analysis tools all load
+    through here: the file is checked to be a checkpoint (:func:`check_checkpoint_file`),
+    loaded with ``weights_only`` (:func:`register_mmengine_safe_globals`), compared key by key
+    with the model (:func:`checkpoint_key_mismatch`), loaded, and a checkpoint of another
+    architecture raises :class:`IncompatibleCheckpointError` naming the file and the keys,
+    unless ``policy='warn'`` (the config's ``checkpoint_mismatch = 'warn'``, also given as
+    ``--cfg-options checkpoint_mismatch=warn``). The model's own checks (e.g. a mean teacher
+    without ``teacher.*`` weights) run inside ``load_state_dict``.
+
+    Args:
+        model (nn.Module): The model (a model wrapper or a TTA model is unwrapped).
+        filename (str): Checkpoint file (or a URL MMEngine can load).
+        policy (str): ``'error'`` (default) or ``'warn'``.
+        map_location (str | callable): As ``torch.load``.
+        strict (bool): Passed to MMEngine (the check above is the strict part).
+        revise_keys (list): ``(pattern, replacement)`` applied to the checkpoint's keys.
+        logger (optional): Where warnings go (default: MMEngine's current logger).
+        before_load (callable, optional): Called with the checkpoint dict before loading
+            (the runner's ``after_load_checkpoint`` hooks).
+
+    Returns:
+        dict: The checkpoint.
+    """
+    if policy not in CHECKPOINT_MISMATCH_POLICIES:
+        raise ValueError(f"checkpoint_mismatch={policy!r} must be 'error' or 'warn'.")
+    register_mmengine_safe_globals()
+    check_checkpoint_file(filename)
+    try:
+        checkpoint = _load_checkpoint(filename, map_location=map_location)
+        if not isinstance(checkpoint, dict):
+            raise ValueError(f'Checkpoint {filename!r} holds a {type(checkpoint).__name__}, '
+                             'not a state dict; give a checkpoint written by a training run.')
+        if before_load is not None:
+            before_load(checkpoint)
+        if is_model_wrapper(model):
+            model = model.module
+        ckpt_state = checkpoint.get('state_dict', checkpoint)
+        for pattern, repl in revise_keys:
+            ckpt_state = {re.sub(pattern, repl, k): v for k, v in ckpt_state.items()}
+        # A TTA model (tools/test.py --tta) holds the segmentor in `.module`; MMEngine's
+        # loading unwraps it the same way, so its keys are the segmentor's.
+        target = model.module if isinstance(model, BaseTTAModel) else model
+        report = checkpoint_key_mismatch(target.state_dict(), ckpt_state)
+        checkpoint = _load_checkpoint_to_model(model, checkpoint, strict,
+                                               revise_keys=revise_keys)
+        check_mismatch(report, policy, logger)
+    except IncompatibleCheckpointError as err:
+        if err.checkpoint is None:
+            err.checkpoint = str(filename)
+        raise
+    return checkpoint
+
+
 @RUNNERS.register_module()
 class AtomicCheckpointRunner(Runner):
     """``Runner`` whose local checkpoints are written atomically.
@@ -325,55 +433,15 @@ class AtomicCheckpointRunner(Runner):
         attention weights ``gamma``, zero at init, missing) loads with a warning: it is the
         same function. :class:`IncompatibleCheckpointError` gets the file name.
         """
-        register_mmengine_safe_globals()
-        check_checkpoint_file(filename)
         policy = (self.cfg.get('checkpoint_mismatch', 'error') if self.cfg is not None
                   else 'error')
-        if policy not in ('error', 'warn'):
-            raise ValueError(f"checkpoint_mismatch={policy!r} must be 'error' or 'warn'.")
-        try:
-            checkpoint = _load_checkpoint(filename, map_location=map_location)
-            self.call_hook('after_load_checkpoint', checkpoint=checkpoint)
-            model = self.model.module if is_model_wrapper(self.model) else self.model
-            ckpt_state = checkpoint.get('state_dict', checkpoint)
-            for pattern, repl in revise_keys:
-                ckpt_state = {re.sub(pattern, repl, k): v for k, v in ckpt_state.items()}
-            # A TTA model (tools/test.py --tta) holds the segmentor in `.module`; MMEngine's
-            # loading unwraps it the same way, so its keys are the segmentor's.
-            target = model.module if isinstance(model, BaseTTAModel) else model
-            report = checkpoint_key_mismatch(target.state_dict(), ckpt_state)
-            checkpoint = _load_checkpoint_to_model(model, checkpoint, strict,
-                                                   revise_keys=revise_keys)
-            self._check_mismatch(report, policy)
-        except IncompatibleCheckpointError as err:
-            if err.checkpoint is None:
-                err.checkpoint = str(filename)
-            raise
+        checkpoint = load_checkpoint_strict(
+            self.model, filename, policy=policy, map_location=map_location, strict=strict,
+            revise_keys=revise_keys, logger=self.logger,
+            before_load=lambda ckpt: self.call_hook('after_load_checkpoint', checkpoint=ckpt))
         self._has_loaded = True
         self.logger.info(f'Load checkpoint from {filename}')
         return checkpoint
-
-    def _check_mismatch(self, report: Dict[str, List], policy: str) -> None:
-        if not (report['missing'] or report['unexpected'] or report['mismatched']):
-            return
-        only_gates = (not report['unexpected'] and not report['mismatched']
-                      and report['missing'] == report['zero_gated'])
-        text = _describe_mismatch(report)
-        if only_gates:
-            self.logger.warning(
-                f'The checkpoint has no CCAM attention weights ({len(report["missing"])} '
-                'gamma keys): they stay at 0, so the model computes what the checkpoint\'s '
-                'model computed (attention off).')
-            return
-        if policy == 'warn':
-            self.logger.warning(f'checkpoint_mismatch=warn: loaded what fits; {text}.')
-            return
-        raise IncompatibleCheckpointError(
-            '{checkpoint} does not fit the model of this config: ' + text + '. It was probably '
-            'trained with another config (backbone, neck, heads or number of classes). Use the '
-            'config it was trained with; to load what fits anyway (e.g. to fine-tune a new '
-            'head), set checkpoint_mismatch=\'warn\' in the config or --cfg-options '
-            'checkpoint_mismatch=warn.')
 
     @master_only
     def save_checkpoint(self,

@@ -45,6 +45,37 @@ def json_ready(flat: Dict[str, Optional[float]]) -> Dict[str, Optional[float]]:
             for k, v in flat.items()}
 
 
+def check_output_file(path: str, option: str = '--out') -> None:
+    """Refuse an output file that cannot be written, before the long work that fills it.
+
+    Raises:
+        IsADirectoryError: ``path`` is a directory.
+        PermissionError: its folder (created if missing) is not writable, or the file is not.
+    """
+    import os
+    import os.path as osp
+    if osp.isdir(path):
+        raise IsADirectoryError(f'{option} {path!r} is a directory; give a file name, e.g. '
+                                f'{osp.join(path, "metrics.json")}.')
+    folder = osp.dirname(osp.abspath(path))
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as err:
+        raise PermissionError(f'{option} {path!r}: cannot create its folder {folder!r} '
+                              f'({err.strerror}); give a writable path (checked before the '
+                              'evaluation, so nothing was lost).') from None
+    existed = osp.exists(path)
+    try:  # a real open: os.access says yes to root on read-only mounts
+        with open(path, 'a', encoding='utf-8'):
+            pass
+    except OSError as err:
+        raise PermissionError(f'{option} {path!r} is not writable ({err.strerror}); give a '
+                              'writable path (checked before the evaluation, so nothing was '
+                              'lost).') from None
+    if not existed:
+        os.remove(path)
+
+
 def write_metrics_json(flat: Dict[str, Optional[float]], path: str) -> None:
     """Write :func:`json_ready` ``(flat)`` as strict JSON (``allow_nan=False``)."""
     with open(path, 'w', encoding='utf-8') as f:

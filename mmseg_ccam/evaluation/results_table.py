@@ -181,8 +181,24 @@ def build_rows(names: Sequence[str],
 
 def pick_columns(rows: Sequence[Row], columns: Optional[Sequence[str]] = None,
                  per_class: bool = False) -> List[str]:
-    """Requested columns, or the standard ones that have a value in some row."""
+    """Requested columns, or the standard ones that have a value in some row.
+
+    Raises:
+        ValueError: a requested column that no row has (a typo would print a column of '-').
+    """
     if columns:
+        known = set(SEG_COLUMNS + DEPTH_COLUMNS + BENCH_COLUMNS)
+        for row in rows:
+            known |= set(row.cells)
+        unknown = [c for c in columns if c not in known]
+        if unknown:
+            import difflib
+            hints = [f'{c!r}' + (f' (did you mean {close[0]!r}?)' if (
+                close := difflib.get_close_matches(c, sorted(known), n=1)) else '')
+                for c in unknown]
+            raise ValueError(f'--columns: unknown column(s) {", ".join(hints)}; the files '
+                             f'have {sorted(k for k in known if not k.startswith("IoU."))} '
+                             'and IoU.<class>.')
         return list(columns)
     keys = list(SEG_COLUMNS + DEPTH_COLUMNS + BENCH_COLUMNS)
     if per_class:

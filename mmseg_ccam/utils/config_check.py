@@ -34,7 +34,7 @@ from .exceptions import ConfigKeyError
 
 __all__ = [
     'ConfigKeyError', 'check_cfg_keys', 'check_cfg_options', 'check_config_keys',
-    'check_config_values', 'closest_key',
+    'check_config_values', 'check_redefined_variables', 'closest_key', 'load_checked_config',
     'explain_build_errors', 'explain_unexpected_argument', 'init_arg_names', 'RUNNER_KEYS'
 ]
 
@@ -537,7 +537,8 @@ def explain_build_errors(cfg: Config, config_path: str = 'the config') -> Iterat
 _FLOAT32_MAX = 3.4028234663852886e38
 
 
-def check_config_values(cfg: Config, config_path: str = 'the config') -> None:
+def check_config_values(cfg: Config, config_path: str = 'the config',
+                        with_data: bool = True) -> None:
     """Refuse values that make MMEngine or torch fail later with a message that names
     neither the key nor the fix.
 
@@ -583,3 +584,247 @@ def check_config_values(cfg: Config, config_path: str = 'the config') -> None:
                 f'Set {where}.begin < {where}.end; to shorten a run, set only '
                 'train_cfg.max_iters=N: tools/train.py then rescales every phase of '
                 'param_scheduler to N iterations.')
+    _check_run_values(cfg, config_path, with_data)
+    check_redefined_variables(cfg, config_path)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and \
+        value == value and abs(value) != float('inf')
+
+
+def _dataset_classes(dataset: Any) -> Optional[int]:
+    """Number of classes of a dataset config (its ``metainfo`` or its class's ``METAINFO``),
+    looking through ``ConcatDataset`` / ``RepeatDataset`` wrappers; None if unknown."""
+    if not isinstance(dataset, dict):
+        return None
+    if isinstance(dataset.get('datasets'), (list, tuple)) and dataset['datasets']:
+        return _dataset_classes(dataset['datasets'][0])
+    if isinstance(dataset.get('dataset'), dict):
+        return _dataset_classes(dataset['dataset'])
+    metainfo = dataset.get('metainfo') or {}
+    if isinstance(metainfo, dict) and metainfo.get('classes'):
+        return len(metainfo['classes'])
+    cls = _resolve(dataset.get('type'), ('train_dataloader', ))
+    classes = (getattr(cls, 'METAINFO', None) or {}).get('classes') if cls else None
+    return len(classes) if classes else None
+
+
+def _uses_batch_norm(node: Any) -> bool:
+    return any(isinstance(n, dict) and path and path[-1] == 'norm_cfg'
+               and str(n.get('type', '')) in ('BN', 'SyncBN', 'BN2d')
+               for path, n in _walk(node))
+
+
+def _check_run_values(cfg: Config, config_path: str, with_data: bool = True) -> None:
+    """Values that fail later (or inside torch) without naming their key. ``with_data``:
+    the tool reads the data loaders (the number of classes and the batch size matter)."""
+    randomness = cfg.get('randomness') or {}
+    seed = randomness.get('seed') if isinstance(randomness, dict) else None
+    if seed is not None and not (_is_int(seed) and 0 <= seed < 2**32):
+        raise ValueError(f'{config_path}: randomness.seed={seed!r} must be an int in '
+                         f'[0, 2**32) or None (a random seed), e.g. randomness.seed=0.')
+    for loop in ('train_cfg', 'val_cfg', 'test_cfg'):
+        section = cfg.get(loop) or {}
+        for key in ('max_iters', 'val_interval', 'val_begin', 'max_epochs'):
+            if not isinstance(section, dict) or key not in section:
+                continue
+            value, low = section[key], (0 if key == 'val_begin' else 1)
+            if not (_is_int(value) and value >= low):
+                raise ValueError(f'{config_path}: {loop}.{key}={value!r} must be an int >= {low}'
+                                 + (' (validate every N iterations; a very large N validates '
+                                    'never)' if key == 'val_interval' else '') + '.')
+    clip = (cfg.get('optim_wrapper') or {}).get('clip_grad')
+    if isinstance(clip, dict) and 'max_norm' in clip and not (
+            _is_number(clip['max_norm']) and clip['max_norm'] > 0):
+        raise ValueError(f'{config_path}: optim_wrapper.clip_grad.max_norm='
+                         f'{clip["max_norm"]!r} must be a number > 0 (e.g. 35), or set '
+                         'optim_wrapper.clip_grad=None to not clip.')
+    model = cfg.get('model') or {}
+    for path, node in _walk(model, ('model', )):
+        if not isinstance(node, dict):
+            continue
+        if path[-1] == 'neck' and 'levels' in node:
+            levels = node['levels']
+            if not (isinstance(levels, (list, tuple)) and all(_is_int(v) for v in levels)):
+                raise ValueError(f'{config_path}: {_where(path)}.levels={levels!r} must be a '
+                                 'list of backbone level indices, e.g. [0, 3] (or [] for no '
+                                 'exchange).')
+        if path[-1] == 'decode_head' and 'num_classes' in node:
+            num = node['num_classes']
+            if not (_is_int(num) and num >= 1):
+                raise ValueError(f'{config_path}: {_where(path)}.num_classes={num!r} must be '
+                                 'an int >= 1.')
+            loader = cfg.get('train_dataloader') or cfg.get('test_dataloader') or {}
+            classes = _dataset_classes(loader.get('dataset')) if isinstance(loader,
+                                                                            dict) else None
+            if with_data and classes is not None and num != classes:
+                raise ValueError(
+                    f'{config_path}: {_where(path)}.num_classes={num} but the dataset has '
+                    f'{classes} classes (labels 0..{classes - 1}): a label >= {num} fails the '
+                    f'loss at iteration 1 ("Target ... is out of bounds") and IoU is computed '
+                    f'over the wrong classes. Set {_where(path)}.num_classes={classes}, or give '
+                    'the dataset a metainfo with your classes.')
+    loader = cfg.get('train_dataloader') or {}
+    batch = loader.get('batch_size') if isinstance(loader, dict) else None
+    if batch is not None and not (_is_int(batch) and batch >= 1):
+        raise ValueError(f'{config_path}: train_dataloader.batch_size={batch!r} must be an '
+                         'int >= 1.')
+    if with_data and batch == 1 and _uses_batch_norm(model) and 'train_cfg' in cfg:
+        raise ValueError(
+            f'{config_path}: train_dataloader.batch_size=1 with BatchNorm (norm_cfg type BN) '
+            'in the model: BN normalises over the batch, and the ASPP image-pooling branch '
+            'has one value per channel with a batch of 1, so training fails ("Expected more '
+            'than 1 value per channel"). Use batch_size >= 2, or norm_cfg=dict(type=\'GN\', '
+            'num_groups=...) in every head and the backbone.')
+
+
+def _top_level_assignments(filename: str) -> List[str]:
+    """Names assigned at the top level of a Python config file (not ``_base_``)."""
+    import ast
+    try:
+        with open(filename, encoding='utf-8') as f:
+            tree = ast.parse(f.read(), filename)
+    except (OSError, SyntaxError, ValueError):
+        return []
+    names: List[str] = []
+    for stmt in tree.body:
+        targets = stmt.targets if isinstance(stmt, ast.Assign) else \
+            [stmt.target] if isinstance(stmt, (ast.AnnAssign, ast.AugAssign)) else []
+        for target in targets:
+            for node in ast.walk(target):
+                if isinstance(node, ast.Name) and node.id != '_base_' and \
+                        node.id not in names:
+                    names.append(node.id)
+    return names
+
+
+def _value_at(cfg: Any, path: str) -> Tuple[bool, Any]:
+    node = cfg
+    for part in path.split('.'):
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, (list, tuple)) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            return False, None
+    return True, node
+
+
+def check_redefined_variables(cfg: Config, config_path: str = 'the config') -> None:
+    """Refuse a derived config that redefines a variable its base already substituted.
+
+    MMEngine reads the ``_base_`` files first: ``data_root = 'data/x/'`` in a base is copied
+    into ``train_dataloader.dataset.data_root`` & co. while the base is read. A derived file
+    that only sets ``data_root = '/elsewhere/'`` changes the top-level variable, and the
+    merged config still trains on ``data/x/`` (the same for ``max_iters``, ``crop_size``, ...).
+    For each top-level name the derived file assigns that a base also defines with another
+    value, every key where the base had substituted it is looked up in the merged config:
+    if one still holds the base's value, the redefinition did not reach it, and the error names
+    the variable and those keys. Redefining a variable *and* the keys that use it (as the
+    shipped configs do) passes. An error, not a warning: the run would otherwise silently use
+    the base's value (a wrong dataset, 500 times the iterations), and a warning in a long log
+    is missed; an intended difference is written by overriding the key itself.
+
+    Raises:
+        ValueError: naming the variable, the keys still holding the base's value and the fix.
+    """
+    filename = getattr(cfg, 'filename', None)
+    if not filename or not str(filename).endswith('.py'):
+        return
+    import os.path as osp
+    if not osp.isfile(filename):
+        return
+    try:
+        bases = Config._get_base_files(filename) or []
+    except Exception:  # not a readable config: Config.fromfile reported it already
+        return
+    if isinstance(bases, str):
+        bases = [bases]
+    own = [n for n in _top_level_assignments(filename) if n not in RUNNER_KEYS]
+    if not own:
+        return
+    base_cfgs = []  # read once, for both checks
+    for base in bases:
+        base_path = osp.join(osp.dirname(filename), base) if not osp.isabs(base) else base
+        try:
+            base_cfgs.append((base, Config.fromfile(base_path)))
+        except Exception:  # a missing base: Config.fromfile of the file itself said so
+            continue
+    if not base_cfgs:
+        # A file without bases, e.g. the merged config MMEngine dumps into the work dir: its
+        # top-level variables legitimately differ from keys changed by --cfg-options.
+        return
+    _check_unread_variables(cfg, own, [c for _, c in base_cfgs], config_path)
+    merged = cfg.to_dict()
+    for base, base_cfg in base_cfgs:
+        for name in own:
+            if name not in base_cfg or name not in cfg or name in RUNNER_KEYS:
+                continue
+            old, new = base_cfg[name], cfg[name]
+            if old == new or old is None or isinstance(old, bool):
+                continue
+            stale = []
+            for path in _variable_uses(base_cfg, name):
+                found, value = _value_at(merged, path)
+                if found and type(value) is type(old) and value == old:
+                    stale.append(path)
+            if stale:
+                raise ValueError(
+                    f'{config_path}: sets {name} = {new!r}, but its base {base} had already '
+                    f'substituted {name} = {old!r} into {", ".join(stale[:6])}'
+                    f'{" ..." if len(stale) > 6 else ""} when it was read, so those keys keep '
+                    f'{old!r} and the run would silently use it. Also override them in '
+                    f'{osp.basename(filename)} (e.g. {stale[0]} = {name}), or give them with '
+                    f'--cfg-options {stale[0]}=...')
+
+
+def _check_unread_variables(cfg: Config, own: List[str], base_cfgs: List[Config],
+                            config_path: str) -> None:
+    """A top-level variable of the file that nothing reads, while keys of that name exist
+    deeper (``labeled_ratio = 0.5`` at the top of a semi config, where the ratio lives in
+    ``train_dataloader.dataset.datasets.*``): the value is used nowhere, so the run keeps the
+    keys' values. Same rule as a new top-level key in ``--cfg-options``."""
+    base_names = set()
+    for base_cfg in base_cfgs:
+        base_names |= set(base_cfg.keys())
+    for name in own:
+        if name in base_names or name not in cfg or name.startswith('_'):
+            continue
+        value = cfg[name]
+        if isinstance(value, (dict, list, tuple)):
+            continue  # helper dicts / lists (pipelines, splits) are unpacked, not copied
+        deeper = _key_uses(cfg, name)
+        reached = [p for p in deeper if _value_at(cfg.to_dict(), p) == (True, value)]
+        if deeper and not reached:
+            raise ValueError(
+                f'{config_path}: sets {name} = {value!r} at the top level, but nothing reads a '
+                f'top-level {name}: the run uses the keys of that name, {", ".join(deeper[:6])}'
+                f'{" ..." if len(deeper) > 6 else ""}, which keep their values. Set those keys '
+                f'(e.g. {deeper[0]} = {value!r}), or use the variable in them.')
+
+
+def load_checked_config(path: str, cfg_options: Optional[Dict[str, Any]] = None,
+                        with_data: bool = True) -> Config:
+    """``Config.fromfile`` with the checks of ``tools/train.py`` / ``tools/test.py``: the
+    ``--cfg-options`` keys (:func:`check_cfg_options`), the merged config's keys
+    (:func:`check_config_keys`) and values (:func:`check_config_values`, which includes
+    :func:`check_redefined_variables`). For the tools that read a config without a runner
+    (demo, export, analysis tools, the inference API). ``with_data=False``: the tool does not
+    read the data loaders (their classes and batch size are not checked against the model)."""
+    import os.path as osp
+    if not osp.isfile(str(path)):
+        raise FileNotFoundError(f'Config file {str(path)!r} does not exist' + (
+            ' (it is a directory)' if osp.isdir(str(path)) else '') +
+            '. Configs live under configs/, e.g. configs/ccam/ccam_r18_synthcity.py.')
+    cfg = Config.fromfile(str(path))
+    if cfg_options:
+        check_cfg_options(cfg, cfg_options, str(path))
+        cfg.merge_from_dict(cfg_options)
+    check_config_keys(cfg, str(path))
+    check_config_values(cfg, str(path), with_data)
+    return cfg

@@ -7,7 +7,8 @@ import socket
 import sys
 from typing import Optional
 
-__all__ = ['WorkDirLock', 'WorkDirLockedError', 'find_resume_checkpoint', 'NothingToResumeError']
+__all__ = ['WorkDirLock', 'WorkDirLockedError', 'find_resume_checkpoint', 'NothingToResumeError',
+           'resolve_last_checkpoint']
 
 LOCK_NAME = '.train.lock'
 
@@ -73,14 +74,56 @@ class WorkDirLock:
         self.release()
 
 
+def resolve_last_checkpoint(work_dir: str) -> Optional[str]:
+    """The checkpoint named in ``<work_dir>/last_checkpoint``, taken from this work dir.
+
+    MMEngine writes the absolute path of the newest checkpoint into ``last_checkpoint`` and
+    resumes from that path. A copied work dir would then resume from the *original's* file
+    (even after the copy's own file was deleted), and a moved one could not resume although
+    it holds the file. Here the named file is used only when it lies in ``work_dir``; else
+    the file of the same name in ``work_dir`` is used (a copied or moved work dir).
+
+    Returns:
+        str | None: The checkpoint path, or None when there is no ``last_checkpoint``.
+
+    Raises:
+        NothingToResumeError: ``last_checkpoint`` names a file that this work dir does not hold.
+    """
+    marker = osp.join(work_dir, 'last_checkpoint')
+    if not osp.isfile(marker):
+        return None
+    with open(marker, encoding='utf-8') as f:
+        named = f.read().strip()
+    if not named:
+        return None
+    here = osp.realpath(work_dir)
+    path = named if osp.isabs(named) else osp.join(work_dir, named)
+    if osp.realpath(osp.dirname(path)) == here and osp.isfile(path):
+        return path
+    local = osp.join(work_dir, osp.basename(named))
+    if osp.isfile(local):
+        if osp.realpath(local) != osp.realpath(path):
+            sys.stderr.write(f'--resume: {marker} names {named} (another work dir: this one '
+                             f'was copied or moved); resuming from this work dir\'s own '
+                             f'{local}.\n')
+        return local
+    raise NothingToResumeError(
+        f'--resume: {marker} names {named}, but {work_dir!r} holds no '
+        f'{osp.basename(named)}' + (' (that path is in another work dir: this one was copied '
+                                    'or moved, and resuming from there would continue the '
+                                    'other run)' if osp.realpath(osp.dirname(path)) != here
+                                    else '') +
+        '. Put the checkpoint into this work dir, or write the name of one it holds into '
+        'last_checkpoint, or drop --resume.')
+
+
 def find_resume_checkpoint(work_dir: str) -> str:
     """The checkpoint ``--resume`` would continue from (MMEngine's ``find_latest_checkpoint``).
 
     Raises:
         NothingToResumeError: if the work dir has none, naming similar work dirs that do.
     """
-    from mmengine.runner import find_latest_checkpoint
-    found = find_latest_checkpoint(work_dir) if osp.isdir(work_dir) else None
+    found = resolve_last_checkpoint(work_dir)
     if found:
         return found
     parent = osp.dirname(osp.abspath(work_dir))

@@ -86,6 +86,80 @@ class Run:
         return osp.join(self.work_dir, METRICS_FILE)
 
 
+RUN_RECORD = 'run_options.json'
+
+
+def strict_json(obj):
+    """``obj`` with every non-finite float replaced by None (JSON null), for
+    ``json.dumps(..., allow_nan=False)``: a bare ``NaN`` token is not JSON."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: strict_json(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [strict_json(v) for v in obj]
+    return obj
+
+
+def dump_json(obj, **kwargs) -> str:
+    """Strict JSON text of ``obj`` (NaN/inf -> null; ``allow_nan=False``)."""
+    return json.dumps(strict_json(obj), allow_nan=False, **kwargs)
+
+
+def read_json(path: str, what: str = 'JSON file'):
+    """``json.load`` naming the file when it is not valid JSON (e.g. truncated)."""
+    with open(path, encoding='utf-8') as f:
+        text = f.read()
+    try:
+        return json.loads(text)
+    except ValueError as err:
+        raise ValueError(f'{path}: not valid JSON ({err}); the {what} is truncated or was '
+                         'edited by hand. Restore it (git checkout) or delete it to rerun '
+                         'what wrote it.') from None
+
+
+def config_digest(config: str) -> Optional[str]:
+    """SHA-256 of a config file's bytes (None if it cannot be read)."""
+    import hashlib
+    try:
+        with open(config, 'rb') as f:
+            return hashlib.sha256(f.read()).hexdigest()
+    except OSError:
+        return None
+
+
+def run_options(config: str, cfg_options: Sequence[str]) -> dict:
+    """What makes two runs of one folder the same run: config, its digest, the options."""
+    return dict(config=osp.abspath(config), config_sha256=config_digest(config),
+                cfg_options=list(cfg_options))
+
+
+def check_run_record(work_dir: str, options: dict, what: str) -> None:
+    """Refuse to reuse a run folder whose recorded options differ from this call's.
+
+    A folder without a record (written before records existed) is reused as before.
+
+    Raises:
+        ValueError: naming the folder and each differing entry.
+    """
+    path = osp.join(work_dir, RUN_RECORD)
+    if not osp.isfile(path):
+        return
+    old = read_json(path, 'run record')
+    diff = [f'{k}: recorded {old.get(k)!r}, now {v!r}' for k, v in options.items()
+            if k in old and old.get(k) != v]
+    if diff:
+        raise ValueError(
+            f'{what}: {work_dir} holds a run made with other options ({"; ".join(diff)}), so '
+            'its metrics/checkpoint would be reused for a different experiment. Give another '
+            f'--work-dir, or delete {work_dir} to rerun it with these options.')
+
+
+def write_run_record(work_dir: str, options: dict) -> None:
+    os.makedirs(work_dir, exist_ok=True)
+    bt.write_text(osp.join(work_dir, RUN_RECORD), dump_json(options, indent=1) + '\n')
+
+
 def config_name(config: str) -> str:
     return osp.splitext(osp.basename(config))[0]
 
@@ -105,15 +179,15 @@ def plan_runs(configs: Sequence[str], seeds: Sequence[int], work_dir: str) -> Li
 
 
 def last_checkpoint(work_dir: str) -> Optional[str]:
-    """The checkpoint named in ``<work_dir>/last_checkpoint`` if that file exists."""
-    marker = osp.join(work_dir, 'last_checkpoint')
-    if not osp.isfile(marker):
+    """The checkpoint named in ``<work_dir>/last_checkpoint``, taken from this work dir (a
+    copied or moved work dir uses its own file, never the original's through the absolute
+    path MMEngine writes; see :func:`mmseg_ccam.utils.work_dir.resolve_last_checkpoint`), or
+    None when there is none."""
+    from mmseg_ccam.utils.work_dir import NothingToResumeError, resolve_last_checkpoint
+    try:
+        return resolve_last_checkpoint(work_dir)
+    except NothingToResumeError:
         return None
-    with open(marker, encoding='utf-8') as f:
-        path = f.read().strip()
-    if path and not osp.isabs(path) and not osp.isfile(path):
-        path = osp.join(work_dir, path)
-    return path if path and osp.isfile(path) else None
 
 
 def run_state(run: Run) -> str:
@@ -144,10 +218,13 @@ def run_one(run: Run, train_cmd: str, test_cmd: str, python: str,
             cfg_options: Sequence[str], execute: Callable[[List[str]], int]) -> str:
     """Train (or resume) and test one run unless its metrics exist; returns its state."""
     state = run_state(run)
+    record = run_options(run.config, cfg_options)
+    check_run_record(run.work_dir, record, f'{run.name} seed {run.seed}')
     if state == 'done':
-        print(f'[ablation] {run.name} seed {run.seed}: metrics exist, skipped')
+        print(f'[ablation] {run.name} seed {run.seed}: metrics exist (same config and '
+              'options), skipped')
         return state
-    os.makedirs(run.work_dir, exist_ok=True)
+    write_run_record(run.work_dir, record)
     values = dict(python=python, root=ROOT, config=run.config, work_dir=run.work_dir,
                   seed=str(run.seed), metrics=run.metrics, checkpoint='')
     train_options = [f'randomness.seed={run.seed}'] + list(cfg_options)
@@ -194,8 +271,7 @@ def aggregate(metrics: Sequence[Dict[str, Optional[float]]]) -> Dict[str, Dict[s
 
 
 def read_metrics(path: str) -> Dict[str, Optional[float]]:
-    with open(path, encoding='utf-8') as f:
-        data = json.load(f)
+    data = read_json(path, 'metrics file')
     if not isinstance(data, dict):
         raise ValueError(f'{path}: expected the flat metrics object of tools/test.py --out.')
     return data
@@ -208,8 +284,7 @@ def summarize(runs: Sequence[Run], work_dir: str, seeds: Sequence[int],
     for name in dict.fromkeys(r.name for r in runs):
         done = [r for r in runs if r.name == name and osp.isfile(r.metrics)]
         summary = aggregate([read_metrics(r.metrics) for r in done])
-        with open(osp.join(work_dir, name, SUMMARY_FILE), 'w', encoding='utf-8') as f:
-            json.dump(summary, f, indent=2)
+        bt.write_text(osp.join(work_dir, name, SUMMARY_FILE), dump_json(summary, indent=2))
         cells = {k: bt.to_stat(v, name, k) for k, v in summary.items()}
         cells['seeds'] = str(len(done))
         rows.append(bt.Row(name, cells))
@@ -266,8 +341,11 @@ def lower_is_better(metric: str) -> bool:
 def load_protocol(path: str) -> dict:
     """Read and check a protocol JSON; config and class-pixel paths are made absolute from the
     repository root when relative."""
-    with open(path, encoding='utf-8') as f:
-        proto = json.load(f)
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'Protocol {path!r} does not exist.')
+    proto = read_json(path, 'protocol')
+    if not isinstance(proto, dict):
+        raise ValueError(f'{path}: a protocol is a JSON object (see docs/evidence.md).')
     for key in ('arms', 'comparisons'):
         if key not in proto:
             raise ValueError(f'{path}: missing "{key}" (see docs/evidence.md for the format).')
@@ -377,20 +455,33 @@ def run_protocol_one(run: Run, proto: dict, evidence_dir: str, train_cmd: str, t
     arm = proto['arms'][run.name]
     options = list(proto['cfg_options']) + list(arm['cfg_options'])
     if osp.isfile(out):
-        with open(out, encoding='utf-8') as f:
-            record = json.load(f)
+        record = read_json(out, 'per-seed record')
+        recorded = dict(cfg_options=record.get('cfg_options'), config=record.get('config'))
+        now = dict(cfg_options=options, config=osp.relpath(run.config, ROOT))
+        diff = [f'{k}: recorded {recorded[k]!r}, protocol now {now[k]!r}' for k in now
+                if recorded[k] is not None and recorded[k] != now[k]]
+        if record.get('config_sha256') and record['config_sha256'] != config_digest(run.config):
+            diff.append(f'{now["config"]} changed since the run (SHA-256)')
+        if diff:
+            raise ValueError(
+                f'{out}: made with other settings than the protocol now gives arm '
+                f'{run.name!r} ({"; ".join(diff)}); reusing it would tabulate another '
+                'experiment. Delete the file (and its work dir) to rerun the arm, or give the '
+                'changed arm a new name in the protocol.')
         missing = [s for s in arm_splits(proto, run.name) if s not in record.get('metrics', {})]
         if not missing:
             print(f'[ablation] {run.name} seed {run.seed}: {out} exists, skipped')
             return 'done'
         backfill_splits(run, proto, record, missing, options, test_cmd, python, execute)
-        bt.write_text(out, json.dumps(record, indent=1, sort_keys=True) + '\n')
+        bt.write_text(out, dump_json(record, indent=1, sort_keys=True) + '\n')
         return 'backfill'
     state = 'resume' if last_checkpoint(run.work_dir) is not None else 'new'
+    work_record = run_options(run.config, options)
+    check_run_record(run.work_dir, work_record, f'arm {run.name} seed {run.seed}')
     metrics_files = {split: osp.join(run.work_dir, f'metrics_{split}.json')
                      for split in arm_splits(proto, run.name)}
     if not all(osp.isfile(m) for m in metrics_files.values()):
-        os.makedirs(run.work_dir, exist_ok=True)
+        write_run_record(run.work_dir, work_record)
         values = dict(python=python, root=ROOT, config=run.config, work_dir=run.work_dir,
                       seed=str(run.seed), metrics='', checkpoint='')
         cmd = expand(train_cmd, values, dict(
@@ -421,11 +512,9 @@ def run_protocol_one(run: Run, proto: dict, evidence_dir: str, train_cmd: str, t
                                    f'(exit code {code}) or wrote no {metrics_files[split]}.')
     record = dict(arm=run.name, config=osp.relpath(run.config, ROOT), seed=run.seed,
                   cfg_options=options, code=code_version(),
+                  config_sha256=config_digest(run.config),
                   metrics={split: read_metrics(m) for split, m in metrics_files.items()})
-    os.makedirs(osp.dirname(out), exist_ok=True)
-    with open(out, 'w', encoding='utf-8') as f:
-        json.dump(record, f, indent=1, sort_keys=True)
-        f.write('\n')
+    bt.write_text(out, dump_json(record, indent=1, sort_keys=True) + '\n')
     return state
 
 
@@ -504,9 +593,8 @@ def load_evidence(evidence_dir: str, proto: dict,
             path = evidence_path(evidence_dir, arm, int(seed))
             if not osp.isfile(path):
                 continue
-            with open(path, encoding='utf-8') as f:
-                record = json.load(f)
-            metrics = record.get('metrics')
+            record = read_json(path, 'per-seed record')
+            metrics = record.get('metrics') if isinstance(record, dict) else None
             if not isinstance(metrics, dict):
                 raise ValueError(f'{path}: no "metrics" object; rerun the arm or delete the file.')
             for m in metrics.values():
@@ -514,6 +602,56 @@ def load_evidence(evidence_dir: str, proto: dict,
                     m[FREQUENT] = mean_iou_over(m, frequent)
             out.setdefault(arm, {})[int(seed)] = metrics
     return out
+
+
+#: Metric names ``tools/test.py --out`` writes besides ``IoU.<class>`` / ``Acc.<class>``.
+KNOWN_METRICS = ('mIoU', 'aAcc', 'mAcc', 'abs_rel', 'sq_rel', 'rmse', 'rmse_log', 'silog',
+                 'log10', 'd1', 'd2', 'd3', FREQUENT)
+
+
+def check_evidence(proto: dict, evidence_dir: str, ev: Dict[str, Dict[int, dict]]) -> None:
+    """Refuse a report that would rest on nothing, or on a metric no run has.
+
+    Without any per-seed JSON (an empty, missing or wrong ``--evidence-dir``) every row would
+    read "insufficient (n < 2)" and overwrite the published tables; a comparison metric that no
+    run reports and that ``tools/test.py`` never writes (``"miou"`` for ``mIoU``) would do the
+    same for its rows.
+
+    Raises:
+        FileNotFoundError: no per-seed JSON under ``<evidence_dir>/runs/``, naming the folder.
+        ValueError: an unknown metric, naming the comparison and the closest known name.
+    """
+    if not any(ev.values()):
+        arm = next(iter(proto['arms']))
+        seed = proto['arms'][arm]['seeds'][0] if proto['arms'][arm]['seeds'] else 0
+        where = osp.join(evidence_dir, 'runs')
+        state = ('does not exist' if not osp.isdir(evidence_dir) else
+                 'has no runs/ folder' if not osp.isdir(where) else
+                 'holds no per-seed JSON of the protocol\'s arms')
+        raise FileNotFoundError(
+            f'--evidence-dir {evidence_dir!r} {state}: expected the per-seed records '
+            f'{where}/<arm>/seed<k>.json (e.g. {evidence_path(evidence_dir, arm, seed)}). '
+            'Nothing was written (a report from no runs would replace every result with '
+            '"insufficient"); give the folder that holds runs/ (default: the protocol\'s '
+            'folder).')
+    seen = set(KNOWN_METRICS)
+    for seeds in ev.values():
+        for splits in seeds.values():
+            for metrics in splits.values():
+                seen |= set(metrics)
+    for comp in proto['comparisons']:
+        for metric in comp['metrics']:
+            if metric in seen or metric.startswith(('IoU.', 'Acc.')):
+                continue
+            import difflib
+            close = difflib.get_close_matches(metric, sorted(seen), n=1, cutoff=0.5) or \
+                [m for m in sorted(seen) if m.lower() == metric.lower()][:1]
+            hint = f' Did you mean {close[0]!r}?' if close else ''
+            raise ValueError(
+                f'Protocol comparison {comp["name"]!r} names the metric {metric!r}, which no '
+                f'run reports and tools/test.py does not write.{hint} Known: '
+                f'{sorted(m for m in seen if not m.startswith(("IoU.", "Acc.")))} and '
+                'IoU.<class>.')
 
 
 def canonical_code(proto: dict, arm: str, version: str) -> str:
@@ -532,8 +670,7 @@ def load_codes(evidence_dir: str, proto: dict) -> Dict[tuple, Optional[str]]:
         for seed in spec['seeds']:
             path = evidence_path(evidence_dir, arm, int(seed))
             if osp.isfile(path):
-                with open(path, encoding='utf-8') as f:
-                    out[(arm, int(seed))] = json.load(f).get('code')
+                out[(arm, int(seed))] = read_json(path, 'per-seed record').get('code')
     return out
 
 
@@ -593,8 +730,8 @@ def class_pixels(proto: dict) -> Optional[Dict[str, int]]:
     cp = proto.get('class_pixels')
     if not cp:
         return None
-    with open(_abs(cp['file']), encoding='utf-8') as f:
-        return json.load(f)[cp.get('split', 'test')]['class_pixels']
+    return read_json(_abs(cp['file']), 'class pixel summary')[cp.get('split', 'test')][
+        'class_pixels']
 
 
 def report(proto: dict, evidence_dir: str) -> str:
@@ -605,6 +742,7 @@ def report(proto: dict, evidence_dir: str) -> str:
     if pixels is not None:
         frequent = frequent_classes(pixels, proto.get('frequent_class_fraction', 0.01))
     ev = load_evidence(evidence_dir, proto, frequent)
+    check_evidence(proto, evidence_dir, ev)
     codes = load_codes(evidence_dir, proto)
     lines = ['# Evidence: results', '',
              'Generated by `python tools/analysis_tools/ablation.py --protocol '
@@ -757,8 +895,7 @@ def run_protocol(protocol: str, evidence_dir: Optional[str] = None,
         for r in runs:
             path = evidence_path(evidence_dir, r.name, r.seed)
             if osp.isfile(path):
-                with open(path, encoding='utf-8') as f:
-                    have = json.load(f).get('metrics', {})
+                have = read_json(path, 'per-seed record').get('metrics', {})
                 missing = [s for s in arm_splits(proto, r.name) if s not in have]
                 state = f'backfill {" ".join(missing)}' if missing else 'done'
             else:
@@ -816,6 +953,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 
 def main(argv: Optional[Sequence[str]] = None) -> str:
     args = parse_args(argv)
+    if args.seeds and min(args.seeds) < 0:
+        raise SystemExit(f'--seeds {args.seeds}: seeds are integers >= 0 (randomness.seed).')
     if args.protocol:
         if args.configs:
             raise SystemExit('Give either config files or --protocol, not both.')

@@ -19,12 +19,13 @@ from typing import List, Optional, Sequence
 
 import mmcv
 import numpy as np
-from mmengine.config import Config, DictAction
+from mmengine.config import DictAction
 from mmengine.registry import init_default_scope
 from mmengine.runner import set_random_seed
 from mmseg.registry import DATASETS, VISUALIZERS
 
 import mmseg_ccam  # noqa: F401  (registers the transforms, datasets and the visualizer)
+from mmseg_ccam.utils.config_check import load_checked_config
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -62,9 +63,7 @@ def to_rgb_image(inputs) -> np.ndarray:
 def main(argv: Optional[Sequence[str]] = None) -> List[str]:
     """Draw the samples; returns the written files."""
     args = parse_args(argv)
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
+    cfg = load_checked_config(args.config, args.cfg_options)
     init_default_scope(cfg.get('default_scope', 'mmseg'))
     set_random_seed(args.seed)
     dataset = DATASETS.build(cfg.train_dataloader.dataset)

@@ -16,7 +16,7 @@ import argparse
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
-from mmengine.config import Config, DictAction
+from mmengine.config import DictAction
 from mmengine.registry import init_default_scope
 from mmengine.runner import set_random_seed
 
@@ -24,6 +24,7 @@ import mmseg_ccam  # noqa: F401  (registers the modules)
 from mmseg_ccam.apis.analysis import build_model_quietly, build_train_loader
 from mmseg_ccam.apis.mix_statistics import MIX_MODES, mix_statistics
 from mmseg_ccam.models.segmentors.mean_teacher_seg_depth import split_labeled
+from mmseg_ccam.utils.config_check import load_checked_config
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -72,8 +73,7 @@ def main(argv: Optional[Sequence[str]] = None) -> str:
     args = parse_args(argv)
     if args.batches < 1:
         raise SystemExit(f'--batches must be >= 1, got {args.batches}.')
-    cfg = Config.fromfile(args.config)
-    cfg.merge_from_dict(args.cfg_options)
+    cfg = load_checked_config(args.config, args.cfg_options)
     init_default_scope(cfg.get('default_scope', 'mmseg'))
     if cfg.model.get('type') != 'MeanTeacherSegDepth':
         raise SystemExit(f'{args.config} is not a semi-supervised config (model type '

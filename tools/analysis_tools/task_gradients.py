@@ -16,13 +16,14 @@ import argparse
 from typing import List, Optional, Sequence
 
 import numpy as np
-from mmengine.config import Config, DictAction
+from mmengine.config import DictAction
 from mmengine.registry import init_default_scope
 from mmengine.runner import set_random_seed
 
 import mmseg_ccam  # noqa: F401  (registers the modules)
 from mmseg_ccam.apis.analysis import build_model_quietly, build_train_loader
 from mmseg_ccam.apis.task_gradients import gradient_stats, task_gradients
+from mmseg_ccam.utils.config_check import load_checked_config
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -58,8 +59,7 @@ def main(argv: Optional[Sequence[str]] = None) -> str:
     args = parse_args(argv)
     if args.batches < 1:
         raise SystemExit(f'--batches must be >= 1, got {args.batches}.')
-    cfg = Config.fromfile(args.config)
-    cfg.merge_from_dict(args.cfg_options)
+    cfg = load_checked_config(args.config, args.cfg_options)
     init_default_scope(cfg.get('default_scope', 'mmseg'))
     if cfg.model.get('type') == 'MeanTeacherSegDepth':
         raise SystemExit(f'{args.config} is a mean-teacher config; pass the supervised config '

@@ -36,7 +36,21 @@ def load_split(data_root: str, split: str) -> list:
                          depth_path=f'disparity/{split}', camera_path=f'camera/{split}'),
         pipeline=[]))
     load = Compose([dict(type='LoadAnnotations'), dict(type='LoadCityscapesDepth')])
-    return [load(dict(dataset.get_data_info(i), seg_fields=[])) for i in range(len(dataset))]
+    num_classes = len(dataset.metainfo['classes'])
+    out = []
+    for i in range(len(dataset)):
+        info = dataset.get_data_info(i)
+        sample = load(dict(info, seg_fields=[]))
+        labels = sample['gt_seg_map']
+        bad = labels[(labels != 255) & (labels >= num_classes)]
+        if bad.size:
+            raise ValueError(
+                f'{info.get("seg_map_path")}: label ids up to {int(bad.max())}, but train ids '
+                f'are 0..{num_classes - 1} or 255: this looks like a *_labelIds.png tree (or '
+                'another label set). Use the *_gtFine_labelTrainIds.png files (cityscapesScripts '
+                'createTrainIdLabelImgs; SynthCity writes both).')
+        out.append(sample)
+    return out
 
 
 def trivial_baselines(data_root: str, train_split: str = 'train', eval_split: str = 'val',
@@ -85,6 +99,8 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     parser.add_argument('--eval-split', default='val')
     parser.add_argument('--max-depth', type=float, default=80.0)
     args = parser.parse_args(argv)
+    if not args.max_depth > 0:
+        parser.error(f'--max-depth must be > 0 m, got {args.max_depth}')
     for split in (args.train_split, args.eval_split):
         folder = osp.join(args.data_root, 'leftImg8bit', split)
         if not osp.isdir(folder):

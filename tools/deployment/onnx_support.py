@@ -39,7 +39,12 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--shape', type=int, nargs=2, default=(128, 256), metavar=('H', 'W'))
     parser.add_argument('--static', action='store_true', help='static shape (default dynamic)')
     parser.add_argument('--tolerance', type=float, default=1e-3)
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if min(args.shape) < 1:
+        parser.error(f'--shape H W must be positive, got {args.shape[0]} {args.shape[1]}')
+    if not args.tolerance > 0:
+        parser.error(f'--tolerance must be > 0, got {args.tolerance}')
+    return args
 
 
 def check_config(config: str, shape: Sequence[int], dynamic: bool, tolerance: float) -> str:

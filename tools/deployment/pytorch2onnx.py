@@ -27,6 +27,7 @@ from mmseg_ccam.deployment import (
     default_check_shapes,
     export_onnx,
     format_check,
+    select_export_model,
     worst_relative_diff,
 )
 
@@ -48,11 +49,21 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--skip-check', action='store_true',
                         help='do not run onnxruntime after the export')
     parser.add_argument('--json', help='write the check report to this JSON file')
+    parser.add_argument('--member', choices=['teacher', 'student'], default='teacher',
+                        help='semi-supervised (mean-teacher) checkpoint: export the teacher '
+                        '(default; the model the semi runs evaluate) or the student')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config entries')
     args = parser.parse_args(argv)
     if min(args.shape) < 1:
         parser.error(f'--shape must be positive, got {args.shape}')
+    if not args.tolerance > 0:
+        parser.error(f'--tolerance must be > 0, got {args.tolerance}')
+    if args.opset < 7:
+        parser.error(f'--opset must be >= 7, got {args.opset}')
+    for name, path in (('--out', args.out), ('--json', args.json)):
+        if path and osp.isdir(path):
+            parser.error(f'{name} {path!r} is a directory; give a file name.')
     return args
 
 
@@ -60,6 +71,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
     model = init_model(args.config, args.checkpoint, device='cpu',
                        cfg_options=args.cfg_options)
+    model, which = select_export_model(model, args.member)
+    print(f'exporting {which}')
     os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
     names = export_onnx(model, args.out, args.shape, dynamic=args.dynamic,
                         opset_version=args.opset)

@@ -59,7 +59,8 @@ def _frames(dataset) -> Optional[Set[str]]:
 
 
 def check_disjoint_subsets(datasets: Sequence) -> None:
-    """Refuse a labeled and an unlabeled subset that share frames.
+    """Refuse a labeled and an unlabeled subset that share frames, or that together leave
+    frames of their split out (a partition of the frames, or an error).
 
     ``CityscapesDepthDataset(subset='labeled' / 'unlabeled')`` derive the two halves of one
     split; when the split settings (``labeled_ratio``, ``num_labeled``, ``split_file``,
@@ -86,6 +87,22 @@ def check_disjoint_subsets(datasets: Sequence) -> None:
                     'split once for both (in the shipped semi configs, '
                     'train_dataloader.dataset.datasets.0.<key> AND .datasets.1.<key>, or the '
                     'split variables in a config that inherits it).')
+            total = [getattr(d, 'num_split_frames', None) for d in (a, b)]
+            same_frames = (total[0] is not None and total[0] == total[1]
+                           and getattr(a, 'data_root', None) == getattr(b, 'data_root', None)
+                           and getattr(a, 'data_prefix', None) == getattr(b, 'data_prefix',
+                                                                          None))
+            if same_frames and fa is not None and fb is not None and \
+                    len(fa | fb) < total[0]:
+                describe = [getattr(d, '_split_description', lambda: '?')() for d in (a, b)]
+                raise ValueError(
+                    f'MultiSourceSampler: the {a.subset} (source {i}, {describe[0]}, '
+                    f'{len(fa)} frames) and {b.subset} (source {j}, {describe[1]}, {len(fb)} '
+                    f'frames) subsets leave {total[0] - len(fa | fb)} of the {total[0]} frames '
+                    'in neither subset: their split settings differ, so those frames are '
+                    'never trained on. Set the split once for both (in the shipped semi '
+                    'configs, train_dataloader.dataset.datasets.0.<key> AND '
+                    '.datasets.1.<key>, or the split variables in a config that inherits it).')
 
 
 @DATA_SAMPLERS.register_module()

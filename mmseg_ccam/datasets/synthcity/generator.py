@@ -273,12 +273,47 @@ def _worker_init() -> None:
     cv2.setNumThreads(1)
 
 
+#: The folders the generator writes (the Cityscapes layout).
+DATA_FOLDERS = ('leftImg8bit', 'gtFine', 'disparity', 'camera')
+
+
+def _check_output_folder(out_dir: str, written: set, clean: bool) -> None:
+    """Refuse to leave frames of an earlier generation beside the new ones.
+
+    Every file the generation writes replaces the file of that name, so an earlier generation
+    with the same or fewer frames per split is overwritten completely (whatever its seed or
+    size). Files under ``leftImg8bit``/``gtFine``/``disparity``/``camera`` that this generation
+    does not write would stay: a dataset mixing two generations (other sizes, seeds). Those
+    are refused, or with ``clean`` the four folders are deleted first.
+    """
+    stale = []
+    for folder in DATA_FOLDERS:
+        for dirpath, _, files in os.walk(osp.join(out_dir, folder)):
+            stale += [osp.join(dirpath, f) for f in files
+                      if osp.join(dirpath, f) not in written]
+    if not stale:
+        return
+    if clean:
+        import shutil
+        for folder in DATA_FOLDERS:
+            shutil.rmtree(osp.join(out_dir, folder), ignore_errors=True)
+        return
+    splits = sorted({osp.relpath(p, out_dir).split(os.sep)[1] for p in stale
+                     if len(osp.relpath(p, out_dir).split(os.sep)) > 2})
+    raise FileExistsError(
+        f'SynthCity: {out_dir!r} holds {len(stale)} file(s) of an earlier generation that this '
+        f'one does not write (e.g. {stale[0]}; splits {splits}): they would stay beside the new '
+        'frames, mixing two generations (other counts, sizes or seeds) in one dataset. Give an '
+        'empty or new folder, or clean=True (tools/generate_synthcity.py --clean) to delete its '
+        f'{", ".join(DATA_FOLDERS)} folders first.')
+
+
 def generate_synthcity(out_dir: str, num_train: int = 200, num_val: int = 50,
                        height: int = 256, width: int = 512, seed: int = 0,
                        progress: bool = True, max_depth: float = 80.0,
                        ego_hood: bool = True, num_test: int = 0, num_test_shift: int = 0,
                        num_unlabeled: int = 0, appearance: str = 'classic',
-                       workers: int = 1) -> Dict:
+                       workers: int = 1, clean: bool = False) -> Dict:
     """Generate a SynthCity dataset in the Cityscapes layout under ``out_dir``.
 
     Args:
@@ -299,6 +334,11 @@ def generate_synthcity(out_dir: str, num_train: int = 200, num_val: int = 50,
         appearance (str): 'classic' or 'varied' for train, val, test and unlabeled (see
             :func:`render_frame`); 'classic' gives the files of earlier versions.
         workers (int): processes rendering in parallel; the files do not depend on it.
+        clean (bool): when ``out_dir`` holds frame files this generation does not write
+            (an earlier generation with more frames or other splits), delete its
+            ``leftImg8bit``, ``gtFine``, ``disparity`` and ``camera`` folders first. Without
+            it such a folder is refused (``FileExistsError``): the new frames would sit beside
+            stale ones. Files of the same name are replaced, as before.
 
     Returns:
         dict: ``out_dir``, ``height``, ``width``, ``seed``, ``max_depth``, ``appearance``,
@@ -318,9 +358,13 @@ def generate_synthcity(out_dir: str, num_train: int = 200, num_val: int = 50,
         raise ValueError(f"appearance must be 'classic' or 'varied', got {appearance!r} "
                          "(the colour-shifted look is the test_shift split: --num-test-shift)")
     height, width = _check_frame_args(height, width, max_depth)
-    os.makedirs(out_dir, exist_ok=True)
     jobs = [(out_dir, split, i, seed, height, width, max_depth, ego_hood, appearance)
             for split in SPLITS for i in range(counts[split])]
+    if osp.isdir(out_dir):
+        written = {path for _, split, i, *_ in jobs
+                   for path in frame_paths(out_dir, split, *frame_name(split, i)).values()}
+        _check_output_folder(out_dir, written, clean)
+    os.makedirs(out_dir, exist_ok=True)
     bar = None
     if progress:
         from tqdm import tqdm

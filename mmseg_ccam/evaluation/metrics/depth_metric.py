@@ -82,6 +82,24 @@ def metrics_from_sums(sums: np.ndarray) -> Dict[str, float]:
     }
 
 
+def check_finite_prediction(pred: Tensor, what: str, sample: dict) -> None:
+    """Refuse a prediction holding NaN or inf: its metrics would be numbers that mean nothing
+    (NaN depth drops out of the error sums and counts as a miss for δ; NaN logits argmax to
+    class 0 everywhere), so the evaluation fails naming the image and the likely cause.
+
+    Raises:
+        FloatingPointError: with the image path and the count of non-finite values.
+    """
+    bad = int((~torch.isfinite(pred)).sum())
+    if bad:
+        raise FloatingPointError(
+            f'The model predicted {bad} non-finite {what} value(s) (NaN/inf) of '
+            f'{pred.numel()} for {sample.get("img_path", "an image")}: its weights hold '
+            'NaN/inf (a diverged run or a damaged checkpoint), so no metric is defined. '
+            'Evaluate an earlier checkpoint or retrain with a lower learning rate / '
+            'gradient clipping.')
+
+
 @METRICS.register_module()
 class StreamingDepthMetric(BaseMetric):
     """Monocular depth metrics with constant memory per image.
@@ -192,6 +210,7 @@ class StreamingDepthMetric(BaseMetric):
             pred = sample['pred_depth_map']['data'].squeeze()
             if pred.dtype != torch.float64:
                 pred = pred.float()  # half-precision logs would lose the metric's digits
+            check_finite_prediction(pred, 'depth', sample)
             if self.output_dir:
                 self._write_prediction(sample, pred)
             if self.format_only:

@@ -117,6 +117,33 @@ class SegDepthTTAModel(BaseTTAModel):
                          'alternatives of tta_pipeline.')
 
 
+def _has_depth_head(node) -> bool:
+    if isinstance(node, dict):
+        return node.get('depth_head') is not None or any(
+            _has_depth_head(v) for k, v in node.items() if k != 'depth_head')
+    return isinstance(node, (list, tuple)) and any(_has_depth_head(v) for v in node)
+
+
+def _check_tta_merges_depth(tta_model: dict, model: dict) -> None:
+    """Refuse a TTA wrapper that would merge segmentation only for a model with depth.
+
+    MMSegmentation's ``SegTTAModel`` averages the segmentation logits of the augmented views
+    and keeps the depth of one view (flipped back or not), so the depth metrics of ``--tta``
+    would be those of a single, possibly flipped, view, without a word.
+    """
+    kind = tta_model.get('type')
+    cls = MODELS.get(kind) if isinstance(kind, str) else kind
+    if cls is None or not _has_depth_head(model) or (
+            isinstance(cls, type) and issubclass(cls, SegDepthTTAModel)):
+        return
+    name = getattr(cls, '__name__', str(kind))
+    raise ValueError(
+        f'tta_model.type={name!r} merges only the segmentation of the augmented views, but '
+        'the model predicts depth too: the depth metrics would come from one view. Use '
+        "tta_model=dict(type='SegDepthTTAModel') (the default of the shipped configs; "
+        '--cfg-options tta_model.type=SegDepthTTAModel), which merges both.')
+
+
 def tta_config(cfg: Config, tta_model: Optional[dict] = None) -> Config:
     """The config of a TTA evaluation, as MMSegmentation's ``tools/test.py --tta`` makes it.
 
@@ -138,6 +165,7 @@ def tta_config(cfg: Config, tta_model: Optional[dict] = None) -> Config:
     cfg = copy.deepcopy(cfg)
     model = tta_model or cfg.get('tta_model') or dict(type='SegDepthTTAModel')
     model = copy.deepcopy(dict(model))
+    _check_tta_merges_depth(model, cfg.model)
     model['module'] = cfg.model
     cfg.model = model
     dataset = cfg.test_dataloader.dataset
