@@ -2,26 +2,8 @@
 # Evaluation on a Slurm cluster: one task per GPU.
 #   GPUS=4 bash tools/slurm_test.sh PARTITION JOB_NAME CONFIG CHECKPOINT [test.py args...]
 set -euo pipefail
-# Paths given relative to the caller's directory stay relative to it (the script runs from the
-# repository root, where the configs' relative data_root points).
-abs_path() { case "$1" in /*) printf '%s\n' "$1" ;; *) printf '%s\n' "$PWD/$1" ;; esac; }
-# An input file (config, checkpoint) relative to the caller if it exists there, else as given
-# (relative to the repository root, as before).
-abs_input() { if [ -e "$1" ]; then abs_path "$1"; else printf '%s\n' "$1"; fi; }
-ARGS=()
-abs_path_args() {
-  ARGS=()
-  while [ $# -gt 0 ]; do
-    case "$1" in
-      --work-dir|--out|--show-dir|--json)
-        ARGS+=("$1"); shift
-        if [ $# -gt 0 ]; then ARGS+=("$(abs_path "$1")"); shift; fi ;;
-      --work-dir=*|--out=*|--show-dir=*|--json=*)
-        ARGS+=("${1%%=*}=$(abs_path "${1#*=}")"); shift ;;
-      *) ARGS+=("$1"); shift ;;
-    esac
-  done
-}
+# shellcheck source=tools/caller_paths.sh
+source "$(dirname "$0")/caller_paths.sh"
 usage() { echo "usage: GPUS=N bash tools/slurm_test.sh PARTITION JOB_NAME CONFIG CHECKPOINT [test.py args...]" >&2; exit 2; }
 [ $# -ge 4 ] || usage
 PARTITION=$1
