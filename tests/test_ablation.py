@@ -242,13 +242,19 @@ def test_report_from_synthetic_json(tmp_path):
     rows = {tuple(c.strip() for c in line.split('|')[1:4]): [c.strip() for c in
                                                             line.split('|')[4:-1]]
             for line in md.splitlines() if line.startswith('| b vs a')}
+    # 95 % interval: mean ± t(0.975, 2) * se = 3 ± 4.3027 * 0.57735 = 3 ± 2.4841
     assert rows[('b vs a', 'test', 'mIoU')] == [
-        '3', '55.00 ± 2.65 (n=3)', '52.00 ± 2.00 (n=3)', '+3.00 ± 0.58', 'supported']
+        '3', '55.00 ± 2.65 (n=3)', '52.00 ± 2.00 (n=3)', '+3.00 ± 0.58', '[+0.52, +5.48]',
+        'supported']
     assert rows[('b vs a', 'test', 'mIoU_frequent')] == [
-        '3', '60.00 ± 1.00 (n=3)', '60.00 ± 0.00 (n=3)', '+0.00 ± 0.58', 'not supported']
-    assert rows[('b vs a', 'test', 'abs_rel')][3:] == ['-0.0200 ± 0.0058', 'supported']
+        '3', '60.00 ± 1.00 (n=3)', '60.00 ± 0.00 (n=3)', '+0.00 ± 0.58', '[-2.48, +2.48]',
+        'not supported']
+    # -0.02 ± 4.3027 * 0.0057735 = -0.02 ± 0.02484
+    assert rows[('b vs a', 'test', 'abs_rel')][3:] == ['-0.0200 ± 0.0058',
+                                                       '[-0.0448, +0.0048]', 'supported']
     # d1 on the shift split: b worse by 0.1, 0.2, 0.3 -> mean -0.2, se 0.0577 -> contradicted
-    assert rows[('b vs a (shift)', 'shift', 'd1')][3:] == ['-0.2000 ± 0.0577', 'contradicted']
+    assert rows[('b vs a (shift)', 'shift', 'd1')][3:] == ['-0.2000 ± 0.0577',
+                                                           '[-0.4484, +0.0484]', 'contradicted']
     assert 'road, car' in md and '| 2 | 58.00 | 54.00 | +4.00 |' in md
 
 
@@ -263,10 +269,13 @@ def test_per_class_table_by_hand(tmp_path, capsys):
     _write_run(tmp_path, 'b', 1, {'IoU.road': 84.0, 'IoU.car': None, 'IoU.pole': 0.0})
     md = ab.main(['--protocol', str(path), '--per-class', 'b vs a'])
     assert capsys.readouterr().out == md
-    rows = [line for line in md.splitlines() if line.startswith('| ') and '%' in line]
-    assert rows == ['| road | 60.0 % | 83.00 | 80.00 | +2.00 / +4.00 | +3.00 ± 1.00 |',
-                    '| car | 39.5 % | 39.00 | 40.00 | -1.00 | -1.00 |',
-                    '| pole | 0.5 % | 0.00 | 0.00 | +0.00 / +0.00 | +0.00 ± 0.00 |']
+    rows = [line for line in md.splitlines() if line.startswith('| ') and ' % |' in line]
+    # road's 95 % interval, 1 df: 3 ± 12.706 * 1
+    assert rows == ['| road | 60.0 % | 83.00 | 80.00 | +2.00 / +4.00 | +3.00 ± 1.00 | '
+                    '[-9.71, +15.71] |',
+                    '| car | 39.5 % | 39.00 | 40.00 | -1.00 | -1.00 | — |',
+                    '| pole | 0.5 % | 0.00 | 0.00 | +0.00 / +0.00 | +0.00 ± 0.00 | '
+                    '[+0.00, +0.00] |']
     assert 'paired by seed (0, 1)' in md and 'on `test`' in md
     assert '`shift`' in ab.main(['--protocol', str(path), '--per-class', 'b vs a',
                                  '--split', 'shift'])
@@ -288,7 +297,9 @@ def test_decision_before_all_protocol_seeds_is_provisional(tmp_path):
     md = ab.run_protocol(str(path), report_only=True)
     row = next(line for line in md.splitlines() if line.startswith('| b vs a | test | mIoU |'))
     # diffs 3, 2: mean 2.5, se 0.5 -> supported, on 2 of the 4 planned seeds
-    assert row.endswith('| +2.50 ± 0.50 | supported (provisional: 2 of 4 seeds) |')
+    # 95 % interval with 1 df: 2.5 ± 12.706 * 0.5
+    assert row.endswith('| +2.50 ± 0.50 | [-3.85, +8.85] | supported (provisional: 2 of 4 '
+                        'seeds) |')
 
 
 def test_protocol_runs_seed_major_resume_and_skip(setup):
@@ -405,14 +416,16 @@ def test_control_split_pairs_one_arm_across_splits(tmp_path):
     rows = {line.split('|')[3].strip(): line for line in md.splitlines()
             if line.startswith('| shift cost (a) |')}
     assert rows['mIoU'].split('|')[2].strip() == 'shift vs test'
-    assert rows['mIoU'].endswith('| -7.00 ± 0.58 | secondary, not a claim: contradicted |')
-    assert rows['abs_rel'].endswith('| +0.0100 ± 0.0100 | secondary, not a claim: '
-                                    'not supported |')
+    assert rows['mIoU'].endswith('| -7.00 ± 0.58 | [-9.48, -4.52] | secondary, not a claim: '
+                                 'contradicted |')
+    assert rows['abs_rel'].endswith('| +0.0100 ± 0.0100 | [-0.0330, +0.0530] | secondary, '
+                                    'not a claim: not supported |')
     assert 'on `shift` vs on `test`' in md
     # --per-class reads each side on its own split; road: 70 - 80, 70 - 81, 70 - 82.
     table = ab.main(['--protocol', str(path), '--per-class', 'shift cost (a)'])
     assert '`shift` vs `test`' in table
-    assert '| road | 60.0 % | 70.00 | 81.00 | -10.00 / -11.00 / -12.00 | -11.00 ± 0.58 |' in table
+    assert '| road | 60.0 % | 70.00 | 81.00 | -10.00 / -11.00 / -12.00 | -11.00 ± 0.58 | ' \
+        '[-13.48, -8.52] |' in table
     # An arm against itself on one split is refused.
     proto['comparisons'][-1]['control_split'] = 'shift'
     path.write_text(json.dumps(proto))
@@ -490,3 +503,207 @@ def test_pairs_from_different_code_versions_are_flagged(tmp_path):
     row = next(line for line in md.splitlines() if line.startswith('| b vs a | test | mIoU |'))
     assert row.endswith('| supported (provisional: 2 of 3 seeds) (mixed code versions) |')
     assert 'Mixed code versions in the pairs of mIoU: None, abc1234' in md
+
+
+def _p_df2(t):
+    """P(T > t), Student's t with 2 degrees of freedom (closed form)."""
+    return 0.5 - t / (2 * math.sqrt(2 + t * t))
+
+
+def _rows(md, prefix):
+    return {line.split('|')[1].strip(): [c.strip() for c in line.split('|')[2:-1]]
+            for line in md.splitlines() if line.startswith(prefix)}
+
+
+def test_holm_t_rule_supported_contradicted_not_decided(tmp_path):
+    path = _protocol(tmp_path, rule='holm-t', arms={
+        'a': {'config': 'a.py'}, 'b': {'config': 'b.py'}, 'c': {'config': 'c.py'}},
+        comparisons=[
+            {'name': 'b vs a', 'treatment': 'b', 'control': 'a', 'metrics': ['mIoU', 'abs_rel'],
+             'primary': 'mIoU', 'direction': 'better', 'sesoi': 1.0},
+            {'name': 'c vs a', 'treatment': 'c', 'control': 'a', 'metrics': ['mIoU'],
+             'primary': 'mIoU', 'direction': 'better'},
+            {'name': 'b vs a depth', 'treatment': 'b', 'control': 'a', 'metrics': ['abs_rel'],
+             'primary': 'abs_rel', 'direction': 'better'},
+            {'name': 'c vs b', 'treatment': 'c', 'control': 'b', 'metrics': ['mIoU'],
+             'primary': 'mIoU', 'direction': 'two-sided'}])
+    # b - a: mIoU +3.0, +3.1, +2.9 (t = 3 / (0.1 / sqrt 3) = 51.96); abs_rel -.01, +.01, 0 (t 0)
+    # c - a: mIoU -3.0, -3.1, -2.9; c - b: -6.0, -6.2, -5.8 (t = -51.96 again, two-sided)
+    for s, (a, b, c, rb) in enumerate([(50, 53, 47, .19), (52, 55.1, 48.9, .21),
+                                       (54, 56.9, 51.1, .20)]):
+        _write_run(tmp_path, 'a', s, {'mIoU': a, 'abs_rel': .20})
+        _write_run(tmp_path, 'b', s, {'mIoU': b, 'abs_rel': rb})
+        _write_run(tmp_path, 'c', s, {'mIoU': c})
+    md = ab.run_protocol(str(path), report_only=True)
+    rows = _rows(md, '| ')
+    p1 = _p_df2(3 / (0.1 / math.sqrt(3)))
+    p4 = 2 * _p_df2(6 / (0.2 / math.sqrt(3)))
+    assert p4 == pytest.approx(2 * p1)
+    # Family of 4: [p1, 1 - p1, 0.5, p4 = 2 p1]; Holm: p1 x 4 (rejected), p4 x 3 = 6 p1
+    # (rejected), 0.5 x 2 = 1 (stop). Mirrored family [1 - p1, p1, 0.5, 1]: p1 x 4 rejected.
+    assert 'Holm\'s step-down across all 4 primary comparisons' in md
+    b_vs_a = next(line for line in md.splitlines() if line.startswith('| b vs a | test | mIoU'))
+    assert b_vs_a.endswith(f'| t = 51.96, df 2, p = {p1:.4f}, Holm p = {4 * p1:.4f} | '
+                           'supported |')
+    assert rows['c vs a'][-1] == 'contradicted'
+    assert f'opposite direction: p = {p1:.4f}, Holm p = {4 * p1:.4f}' in rows['c vs a'][-2]
+    assert rows['b vs a depth'][-1] == 'not decided'
+    assert 'p = 0.5000, Holm p = 1.0000' in rows['b vs a depth'][-2]
+    assert rows['c vs b'][-1] == 'supported (treatment worse)'
+    assert f'two-sided p = {p4:.4f}, Holm p = {6 * p1:.4f}' in rows['c vs b'][-2]
+    # abs_rel of 'b vs a' is a secondary metric of that comparison: interval only.
+    line = next(line for line in md.splitlines() if line.startswith('| b vs a | test | abs_rel'))
+    assert line.endswith('| — | secondary metric (interval only) |')
+    assert 'Primary metric `mIoU`, direction better, smallest effect of interest 1.' in md
+
+
+def test_holm_t_missing_pairs_enter_the_family_with_p_1(tmp_path):
+    path = _protocol(tmp_path, rule='holm-t', comparisons=[
+        {'name': 'b vs a', 'treatment': 'b', 'control': 'a', 'metrics': ['mIoU'],
+         'primary': 'mIoU', 'direction': 'better'},
+        {'name': 'a vs b', 'treatment': 'a', 'control': 'b', 'metrics': ['d1'],
+         'primary': 'd1', 'direction': 'better'}])
+    for s, (a, b) in enumerate([(50, 53), (52, 55.1), (54, 56.9)]):
+        _write_run(tmp_path, 'a', s, {'mIoU': a})
+        _write_run(tmp_path, 'b', s, {'mIoU': b})
+    md = ab.run_protocol(str(path), report_only=True)
+    p1 = _p_df2(3 / (0.1 / math.sqrt(3)))
+    rows = _rows(md, '| ')
+    assert rows['a vs b'][-2:] == ['—', 'insufficient (n < 2)']
+    # m stays 2: the first step is at alpha / 2, Holm p = 2 p1
+    assert rows['b vs a'][-2].endswith(f'Holm p = {2 * p1:.4f}')
+
+
+def test_audit_column_and_seeds_added_after_a_reading(tmp_path):
+    path = _protocol(tmp_path, seeds=[0, 1, 2, 3, 4], audit={'rule': 'holm-t',
+                                                             'note': 'made up'})
+    proto = json.loads(path.read_text())
+    proto['arms']['b']['preregistered_seeds'] = [0, 1, 2]
+    proto['arms']['extra'] = {'config': 'x.py'}
+    proto['comparisons'][0]['metrics'] = ['mIoU']
+    proto['comparisons'][1]['secondary'] = True
+    path.write_text(json.dumps(proto))
+    # b - a: 1, -1, 3 at the pre-registered seeds (mean 1, se 2/sqrt3 = 1.15: not supported);
+    # with 3, 4 added: mean 2, sd 2, se 0.894 -> supported; t = sqrt 5, df 4.
+    for s, d in enumerate([1, -1, 3, 3, 4]):
+        _write_run(tmp_path, 'a', s, {'mIoU': 50.0, 'IoU.road': 70.0, 'IoU.car': 30.0,
+                                      'IoU.pole': 0.0}, {'d1': .5})
+        _write_run(tmp_path, 'b', s, {'mIoU': 50.0 + d}, {'d1': .5})
+    md = ab.run_protocol(str(path), report_only=True)
+    # P(T_4 > t) in closed form: 1/2 - 3/8 x (1 - x^2 / 12)... with x = t / sqrt(1 + t^2 / 4)
+    t = math.sqrt(5)
+    x = t / math.sqrt(1 + t * t / 4)
+    p = 0.5 - 3 / 8 * x * (1 - x * x / 12)
+    row = next(line for line in md.splitlines() if line.startswith('| b vs a | test | mIoU'))
+    assert row.endswith('| supported at 5 seeds (3 were pre-registered; at those 3: not '
+                        f'supported) | supported (t = 2.24, df 4, p = {p:.4f}, Holm p = '
+                        f'{p:.4f}) |')
+    assert 'post-hoc audit, never the decision (made up)' in md
+    # The secondary comparison is not audited: its table has no audit column.
+    secondary = md.split('## Secondary comparisons', 1)[1].split('## Arms', 1)[0]
+    assert 'post-hoc audit' not in secondary and '| b vs a (shift) | shift | d1 | 5 |' in secondary
+    # mIoU_frequent: pole (rare) is 0 in every run of a -> mIoU x 3/2 (b has no IoU, skipped)
+    assert '`mIoU_frequent` = mIoU × 3/2 in every one' in md
+    assert 'in all 5 runs with segmentation (5 evaluations)' in md
+    assert 'Enabled in the protocol but never run: `extra` (0 of 5 seeds; in no comparison).' \
+        in md
+    assert '| `later` | no | 0 1 2 3 4 | — (never run) | 0 |' in md
+    assert ab.summary_block(md).startswith('Difference = treatment − control')
+    assert '## ' not in ab.summary_block(md)
+
+
+def test_frequent_redundancy_needs_every_rare_class_at_zero(tmp_path):
+    ev = {'a': {0: {'test': {'mIoU': 40.0, 'IoU.road': 80.0, 'IoU.car': 40.0, 'IoU.pole': 0.0}},
+                1: {'test': {'mIoU': 40.0, 'IoU.road': 80.0, 'IoU.car': 39.0, 'IoU.pole': 1.0}}}}
+    assert ab.frequent_redundancy(ev, ['road', 'car']) is None
+    ev['a'][1]['test']['IoU.pole'] = 0.0
+    red = ab.frequent_redundancy(ev, ['road', 'car'])
+    assert (red['runs'], red['present'], red['frequent']) == (2, 3, 2)
+
+
+def test_decision_fields_are_checked(tmp_path):
+    def err(match, **extra):
+        path = _protocol(tmp_path, **extra)
+        with pytest.raises(ValueError, match=match):
+            ab.load_protocol(str(path))
+
+    err(r'"rule" is \'3se\'', rule='3se')
+    err(r'the "holm-t" rule needs \[\'primary\', \'direction\'\]', rule='holm-t')
+    err(r'"audit" must be an object with "rule": "holm-t" and a "note"',
+        audit={'rule': 'holm-t'})
+    err(r'"alpha" is 5', alpha=5)
+    bad = json.loads(_protocol(tmp_path).read_text())
+    bad['comparisons'][0].update(primary='d1')
+    err(r'"primary" \'d1\' is not one of its "metrics"', comparisons=bad['comparisons'])
+    bad['comparisons'][0].update(primary='mIoU', direction='up')
+    err(r'"direction" \'up\'', comparisons=bad['comparisons'])
+    bad['comparisons'][0].update(direction='better', sesoi=-1)
+    err(r'"sesoi" -1', comparisons=bad['comparisons'])
+    bad_arms = json.loads(_protocol(tmp_path).read_text())['arms']
+    bad_arms['a']['preregistered_seeds'] = [7]
+    err(r'"preregistered_seeds" \[7\] are not all among its "seeds"', arms=bad_arms)
+
+
+def test_power_command_and_draft_protocol(tmp_path, capsys):
+    path = _protocol(tmp_path, rule='holm-t', draft=True, comparisons=[
+        {'name': 'b vs a', 'treatment': 'b', 'control': 'a', 'metrics': ['mIoU'],
+         'primary': 'mIoU', 'direction': 'two-sided', 'sesoi': 1.0}])
+    # One primary comparison: alpha 0.05 two-sided, d = 1 -> 10 seeds (published table).
+    md = ab.main(['--protocol', str(path), '--power', '--paired-sd', 'mIoU=2'])
+    assert capsys.readouterr().out == md
+    # d = 1 / 2 = 0.5 two-sided at 0.05 -> 34
+    assert '| b vs a | mIoU | two-sided | 1.00 | 2.00 | --paired-sd | 34 |' in md
+    md = ab.main(['--protocol', str(path), '--power', '--paired-sd', 'b vs a=1',
+                  '--effect', 'mIoU=1'])
+    assert '| 10 | 0.803 |' in md and '`b` 10, `a` 10' in md
+    with pytest.raises(ValueError, match='no runs to estimate it from'):
+        ab.main(['--protocol', str(path), '--power'])
+    with pytest.raises(ValueError, match="--paired-sd 'mIoU=x': expected KEY=VALUE"):
+        ab.main(['--protocol', str(path), '--power', '--paired-sd', 'mIoU=x'])
+    with pytest.raises(SystemExit, match='only go with --power'):
+        ab.main(['--protocol', str(path), '--report-only', '--paired-sd', 'mIoU=1'])
+    with pytest.raises(ValueError, match='is a draft'):
+        ab.run_protocol(str(path), dry_run=True)
+    # Without --paired-sd the SD comes from the runs (diffs 3, 2, 4: sd 1) -> d 1, 10 seeds.
+    for s, (ma, mb) in enumerate([(50, 53), (52, 54), (54, 58)]):
+        _write_run(tmp_path, 'a', s, {'mIoU': ma})
+        _write_run(tmp_path, 'b', s, {'mIoU': mb})
+    md = ab.main(['--protocol', str(path), '--power'])
+    assert '| b vs a | mIoU | two-sided | 1.00 | 1.00 | runs | 10 | 0.803 |' in md
+
+
+def test_shipped_v2_draft_sizes_every_claim():
+    path = osp.join(ROOT, 'docs', 'evidence', 'protocol_v2_draft.json')
+    proto = ab.load_protocol(path)
+    assert proto['draft'] and proto['rule'] == 'holm-t'
+    assert not any(a.get('enabled', True) for a in proto['arms'].values())
+    md = ab.power_report(proto, None, {'mIoU': 1.0, 'abs_rel': 0.01})
+    primary = [c for c in proto['comparisons'] if not c.get('secondary')]
+    assert f'α = 0.05 / {len(primary)}' in md
+    assert {c['primary'] for c in primary} == {'mIoU', 'abs_rel'}
+    # H1b is identifiable: pseudo-labels without mixing vs joint is a primary comparison
+    assert any((c['treatment'], c['control']) == ('semi-no-mix', 'joint-1-8') for c in primary)
+
+
+def test_shipped_results_and_readme_regenerate_byte_for_byte():
+    """docs/evidence/results.md and the README block are what --report-only writes from the
+    committed JSON, and v1's pre-registered 2-SE decisions are unchanged."""
+    proto = ab.load_protocol(osp.join(ROOT, 'docs', 'evidence', 'protocol.json'))
+    md = ab.report(proto, osp.join(ROOT, 'docs', 'evidence'))
+    with open(osp.join(ROOT, 'docs', 'evidence', 'results.md'), encoding='utf-8') as f:
+        assert f.read() == md
+    with open(osp.join(ROOT, 'README.md'), encoding='utf-8') as f:
+        readme = f.read()
+    block = readme.split(ab.README_BEGIN, 1)[1].split(ab.README_END, 1)[0]
+    assert block == '\n' + ab.summary_block(md) + '\n'
+    # v1's decisions (S supported, N not supported, C contradicted), per comparison, as
+    # published before the audit; the decision column must still start with them.
+    v1 = 'SSSS NN NNNS SSSS SSNN NN NN NN NN NNC NNC NNNN NN NN'.replace(' ', '')
+    words = {'S': 'supported', 'N': 'not supported', 'C': 'contradicted'}
+    rows = [line.split(' | ') for line in ab.summary_block(md).splitlines()
+            if line.startswith('| ') and not line.startswith(('| comparison', '| :---'))]
+    assert len(rows) == len(v1) == 40
+    for row, code in zip(rows, v1):
+        assert row[8] == words[code] or row[8].startswith(words[code] + ' at '), row
+    assert rows[0][8] == ('supported at 5 seeds (3 were pre-registered; at those 3: not '
+                          'supported)')

@@ -29,9 +29,16 @@ seed-major (every arm of seed 0, then seed 1, ...) so that pairs complete early;
 run leaves one small JSON, ``<evidence-dir>/runs/<arm>/seed<k>.json``, with its metrics per
 evaluation split (skipped when present, resumed from the last checkpoint when interrupted).
 ``--report-only`` turns those JSON files into ``<evidence-dir>/results.md``: per-seed values,
-mean ± std per arm, and per comparison the paired difference ± standard error with the decision
-(``supported`` when the mean paired difference favours the claim by more than 2 SE,
-``contradicted`` when it opposes it by more than 2 SE, else ``not supported``). A comparison
+mean ± std per arm, and per comparison the paired difference ± standard error, its 95 %
+interval and the decision of the protocol's ``rule``: ``"2se"`` (v1, the default:
+``supported`` when the mean paired difference favours the claim by more than 2 SE,
+``contradicted`` when it opposes it by more than 2 SE, else ``not supported``; an ``"audit"``
+adds the Holm-t re-reading as a separate, post-hoc column) or ``"holm-t"`` (v2: a paired t-test
+per comparison's ``primary`` metric, one-sided in its ``direction``, Holm's step-down across all
+primary comparisons at family-wise ``alpha``: ``supported`` / ``contradicted`` / ``not
+decided``; statistics in :mod:`mmseg_ccam.analysis.statistics`). ``--power`` prints the seeds
+each primary comparison needs for 80 % power from a paired SD (``--paired-sd mIoU=1.1``, or the
+runs' own) and its smallest effect of interest (``"sesoi"`` or ``--effect``). A comparison
 may read its control on another split (``"control_split"``): one arm on a shifted split vs the
 same checkpoints on ``test`` is what the shift costs it, paired by seed.
 ``mIoU_frequent`` is the mean IoU over the classes holding at least ``frequent_class_fraction``
@@ -50,6 +57,8 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Sequence
+
+from mmseg_ccam.analysis import statistics as stats
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DEFAULT_TRAIN_CMD = '{python} {root}/tools/train.py {config} --work-dir {work_dir} {resume} ' \
@@ -398,7 +407,76 @@ def load_protocol(path: str) -> dict:
             raise ValueError(f'{path}: comparison {comp["name"]!r} compares arm '
                              f'{comp["treatment"]!r} on {comp["split"]!r} with itself; give '
                              'another control arm or a "control_split".')
+    _check_decision_fields(path, proto)
     return proto
+
+
+#: Decision rules of a protocol: v1's 2-SE rule, v2's paired t-tests with Holm's correction.
+RULES = ('2se', 'holm-t')
+#: ``direction`` of a comparison: the treatment better / worse on its primary metric
+#: (one-sided), or any difference (two-sided).
+DIRECTIONS = ('better', 'worse', 'two-sided')
+
+
+def _check_alpha(path: str, where: str, alpha) -> None:
+    if not isinstance(alpha, (int, float)) or isinstance(alpha, bool) or not 0 < alpha < 1:
+        raise ValueError(f'{path}: {where} "alpha" is {alpha!r}; give the family-wise error '
+                         'rate as a number in (0, 1), e.g. 0.05.')
+
+
+def _check_decision_fields(path: str, proto: dict) -> None:
+    """Check (and default) the fields of the decision rule; v1 files have none of them.
+
+    Top level: ``rule`` (``'2se'``, the default, or ``'holm-t'``), ``alpha`` (family-wise,
+    default 0.05), ``audit`` (a post-hoc re-reading under ``holm-t``, shown beside a 2-SE
+    decision, never replacing it) and ``draft`` (seed counts pending: nothing may run).
+    Per comparison: ``primary`` (the metric that decides it), ``direction`` and ``sesoi``
+    (smallest effect of interest, in the primary metric's unit). Per arm:
+    ``preregistered_seeds`` when seeds were added after a reading.
+    """
+    proto.setdefault('rule', '2se')
+    if proto['rule'] not in RULES:
+        raise ValueError(f'{path}: "rule" is {proto["rule"]!r}; expected one of {RULES} '
+                         '(docs/evidence.md, "Decision rule" and "Protocol v2").')
+    proto.setdefault('alpha', 0.05)
+    _check_alpha(path, 'top-level', proto['alpha'])
+    audit = proto.get('audit')
+    if audit is not None:
+        if not isinstance(audit, dict) or audit.get('rule') != 'holm-t' or \
+                not audit.get('note'):
+            raise ValueError(f'{path}: "audit" must be an object with "rule": "holm-t" and a '
+                             '"note" saying when and why it was added (it is a post-hoc '
+                             're-reading, never the decision).')
+        audit.setdefault('alpha', 0.05)
+        _check_alpha(path, 'audit', audit['alpha'])
+        audit.setdefault('direction', 'better')
+        if audit['direction'] not in DIRECTIONS:
+            raise ValueError(f'{path}: audit "direction" {audit["direction"]!r}; expected '
+                             f'one of {DIRECTIONS}.')
+    for name, arm in proto['arms'].items():
+        pre = arm.get('preregistered_seeds')
+        if pre is not None and not set(pre) <= set(arm['seeds']):
+            raise ValueError(f'{path}: arm {name!r}: "preregistered_seeds" {pre} are not all '
+                             f'among its "seeds" {arm["seeds"]}.')
+    for comp in proto['comparisons']:
+        where = f'{path}: comparison {comp["name"]!r}'
+        if 'primary' in comp and comp['primary'] not in comp['metrics']:
+            raise ValueError(f'{where}: "primary" {comp["primary"]!r} is not one of its '
+                             f'"metrics" {comp["metrics"]}.')
+        if 'direction' in comp and comp['direction'] not in DIRECTIONS:
+            raise ValueError(f'{where}: "direction" {comp["direction"]!r}; expected one of '
+                             f'{DIRECTIONS}.')
+        sesoi = comp.get('sesoi')
+        if sesoi is not None and (not isinstance(sesoi, (int, float)) or
+                                  isinstance(sesoi, bool) or not sesoi > 0):
+            raise ValueError(f'{where}: "sesoi" {sesoi!r}; give the smallest effect of '
+                             'interest as a positive number in the primary metric\'s unit.')
+        if proto['rule'] == 'holm-t' and not comp.get('secondary'):
+            missing = [k for k in ('primary', 'direction') if k not in comp]
+            if missing:
+                raise ValueError(f'{where}: the "holm-t" rule needs {missing} on every '
+                                 'comparison that is not "secondary" (one primary metric per '
+                                 'claim, and the direction of its test).')
 
 
 def arm_splits(proto: dict, arm: str) -> Dict[str, List[str]]:
@@ -734,9 +812,178 @@ def class_pixels(proto: dict) -> Optional[Dict[str, int]]:
         'class_pixels']
 
 
+def _alternative(direction: str, metric: str) -> str:
+    """SciPy's ``alternative`` (on treatment − control) of a ``direction`` on ``metric``."""
+    if direction == 'two-sided':
+        return 'two-sided'
+    rises = not lower_is_better(metric)  # a better treatment raises this metric
+    return 'greater' if rises == (direction == 'better') else 'less'
+
+
+def _mirror(alternative: str) -> str:
+    return {'greater': 'less', 'less': 'greater'}.get(alternative, alternative)
+
+
+def _p(p: float) -> str:
+    return '< 0.0001' if p < 1e-4 else f'{p:.4f}'
+
+
+def _t(t: float) -> str:
+    return ('+∞' if t > 0 else '−∞') if math.isinf(t) else 'nan' if math.isnan(t) else f'{t:.2f}'
+
+
+@dataclass
+class ReportRow:
+    """One (comparison, metric) row of the report and everything its decision needs."""
+    comp: dict
+    metric: str
+    treatment: Dict[int, float]
+    control: Dict[int, float]
+    res: dict  # paired(): mean, se and the 2-SE decision
+    test: Optional[stats.PairedT]  # two-sided paired t (None with fewer than 2 pairs)
+    preregistered: List[int]  # the pairs among both arms' pre-registered seeds
+    planned: int  # seeds the protocol gives both arms
+
+    @property
+    def family(self) -> bool:
+        """In the family of primary comparisons: not secondary, and the comparison's
+        ``primary`` metric (every metric where the comparison names none, as in v1)."""
+        return not self.comp.get('secondary') and \
+            self.metric == self.comp.get('primary', self.metric)
+
+
+def report_rows(proto: dict, ev: Dict[str, Dict[int, dict]]) -> List[ReportRow]:
+    """The rows of every comparison and metric, in protocol order."""
+    rows = []
+    for comp in proto['comparisons']:
+        split, c_split = comp['split'], comp['control_split']
+        arms = proto['arms']
+        pre = (set(arms[comp['treatment']].get('preregistered_seeds',
+                                               arms[comp['treatment']]['seeds'])) &
+               set(arms[comp['control']].get('preregistered_seeds',
+                                             arms[comp['control']]['seeds'])))
+        planned = set(arms[comp['treatment']]['seeds']) & set(arms[comp['control']]['seeds'])
+        for metric in comp['metrics']:
+            t = {s: v for s in ev.get(comp['treatment'], {})
+                 if (v := _value(ev, comp['treatment'], s, split, metric)) is not None}
+            c = {s: v for s in ev.get(comp['control'], {})
+                 if (v := _value(ev, comp['control'], s, c_split, metric)) is not None}
+            res = paired(t, c, lower_is_better(metric))
+            test = stats.paired_t(res['diffs']) if res['n'] >= 2 else None
+            rows.append(ReportRow(comp, metric, t, c, res, test,
+                                  [s for s in res['seeds'] if s in pre], len(planned)))
+    return rows
+
+
+def holm_t_decisions(rows: Sequence[ReportRow], alpha: float,
+                     default_direction: Optional[str] = None) -> Dict[int, tuple]:
+    """Decisions of the Holm-t rule for the rows in the family of primary comparisons.
+
+    Each such row's paired t-test is one-sided in its comparison's ``direction`` (two-sided
+    for ``'two-sided'``); Holm's step-down runs over all of them at family-wise ``alpha``, a
+    row without two pairs entering with p = 1 (so a missing run never loosens the others'
+    thresholds). ``supported``: rejected. ``contradicted``: the one-sided test of the opposite
+    direction is rejected in the same family (the mirrored family; at most one of the two can
+    be rejected for a row). Otherwise ``not decided``.
+
+    Returns:
+        dict: ``{index in rows: (decision, test text)}`` for the rows of the family.
+    """
+    index = [i for i, r in enumerate(rows) if r.family]
+    alts = [_alternative(rows[i].comp.get('direction', default_direction or 'two-sided'),
+                         rows[i].metric) for i in index]
+    ps = [rows[i].test.p_of(a) if rows[i].test else 1.0 for i, a in zip(index, alts)]
+    mirrored = [rows[i].test.p_of(_mirror(a)) if rows[i].test and a != 'two-sided' else 1.0
+                for i, a in zip(index, alts)]
+    steps, steps_mirrored = stats.holm(ps, alpha), stats.holm(mirrored, alpha)
+    out = {}
+    for i, a, step, back in zip(index, alts, steps, steps_mirrored):
+        test = rows[i].test
+        if test is None:
+            out[i] = ('insufficient (n < 2)', '—')
+            continue
+        text = (f't = {_t(test.t)}, df {test.df}, {"two-sided " if a == "two-sided" else ""}'
+                f'p = {_p(step.p)}, Holm p = {_p(step.adjusted)}')
+        if step.rejected:
+            decision = 'supported'
+            if a == 'two-sided':
+                better = (test.mean < 0) == lower_is_better(rows[i].metric)
+                decision += f' (treatment {"better" if better else "worse"})'
+        elif back.rejected:
+            decision = 'contradicted'
+            text += f'; opposite direction: p = {_p(back.p)}, Holm p = {_p(back.adjusted)}'
+        else:
+            decision = 'not decided'
+        out[i] = (decision, text)
+    return out
+
+
+def _interval(test: Optional[stats.PairedT], metric: str) -> str:
+    if test is None:
+        return '—'
+    return f'[{_fmt(test.ci_low, metric, signed=True)}, {_fmt(test.ci_high, metric, signed=True)}]'
+
+
+def frequent_redundancy(ev: Dict[str, Dict[int, dict]],
+                        frequent: Sequence[str]) -> Optional[dict]:
+    """Whether ``mIoU_frequent`` is a fixed multiple of mIoU in every run.
+
+    It is when, in every evaluation with per-class IoU, the same classes are present (IoU not
+    null) and every present class outside ``frequent`` scores exactly 0: then the sum of the
+    IoUs over the present classes is the sum over the frequent ones, and mIoU_frequent =
+    mIoU × present / frequent.
+
+    Returns:
+        dict or None: ``runs`` (arm/seed pairs with segmentation), ``evaluations`` (splits
+        of those), ``present``, ``frequent``, ``largest_gap`` (largest
+        |mIoU_frequent − mIoU × present / frequent|, the rounding of the reported mIoU); None
+        when some evaluation breaks the rule or there is none.
+    """
+    runs, evaluations, shapes, gap = set(), 0, set(), 0.0
+    for arm, seeds in ev.items():
+        for seed, splits in seeds.items():
+            for metrics in splits.values():
+                present = {k[4:]: float(v) for k, v in metrics.items()
+                           if k.startswith('IoU.') and v is not None and
+                           not math.isnan(float(v))}
+                if not present or metrics.get('mIoU') is None:
+                    continue
+                rare = [c for c in present if c not in frequent]
+                if any(present[c] != 0 for c in rare):
+                    return None
+                shapes.add((len(present), len(present) - len(rare)))
+                runs.add((arm, seed))
+                evaluations += 1
+                n, f = len(present), len(present) - len(rare)
+                if metrics.get(FREQUENT) is not None:
+                    gap = max(gap, abs(metrics[FREQUENT] - metrics['mIoU'] * n / f))
+    if len(shapes) != 1:
+        return None
+    (present, freq), = shapes
+    return dict(runs=len(runs), evaluations=evaluations, present=present, frequent=freq,
+                largest_gap=gap)
+
+
+def arm_status(proto: dict, ev: Dict[str, Dict[int, dict]]) -> List[dict]:
+    """Per arm: enabled or not, planned seeds, seeds with a JSON, comparisons that use it."""
+    out = []
+    for arm, spec in proto['arms'].items():
+        used = [c['name'] for c in proto['comparisons'] if arm in (c['treatment'], c['control'])]
+        out.append(dict(arm=arm, enabled=spec.get('enabled', True), seeds=list(spec['seeds']),
+                        done=sorted(ev.get(arm, {})), comparisons=used))
+    return out
+
+
+def _table_head(columns: Sequence[str]) -> List[str]:
+    """Header and alignment rows; the numeric columns (n to the interval) right-aligned."""
+    align = [':---'] * 3 + ['---:'] * 5 + [':---'] * (len(columns) - 8)
+    return ['| ' + ' | '.join(columns) + ' |', '| ' + ' | '.join(align) + ' |']
+
+
 def report(proto: dict, evidence_dir: str) -> str:
     """The Markdown tables of the protocol's results (per comparison: per-seed values, mean ±
-    std, paired difference ± SE, decision)."""
+    std, paired difference ± SE and its 95 % interval, the decision of the protocol's rule and,
+    when the protocol has an ``audit``, the post-hoc Holm-t re-reading beside it)."""
     frequent = None
     pixels = class_pixels(proto)
     if pixels is not None:
@@ -744,6 +991,14 @@ def report(proto: dict, evidence_dir: str) -> str:
     ev = load_evidence(evidence_dir, proto, frequent)
     check_evidence(proto, evidence_dir, ev)
     codes = load_codes(evidence_dir, proto)
+    rows = report_rows(proto, ev)
+    rule, audit = proto['rule'], proto.get('audit')
+    if rule == 'holm-t':
+        decided = holm_t_decisions(rows, proto['alpha'])
+        audited = {}
+    else:
+        decided = {}
+        audited = holm_t_decisions(rows, audit['alpha'], audit['direction']) if audit else {}
     lines = ['# Evidence: results', '',
              'Generated by `python tools/analysis_tools/ablation.py --protocol '
              'docs/evidence/protocol.json --report-only` from the per-seed JSON files under '
@@ -753,63 +1008,144 @@ def report(proto: dict, evidence_dir: str) -> str:
         lines += [f'`{FREQUENT}`: mean IoU over the {len(frequent)} classes with at least '
                   f'{100 * proto.get("frequent_class_fraction", 0.01):g} % of the labeled test '
                   f'pixels ({", ".join(frequent)}).', '']
-    lines += ['## Summary', '',
-              'Difference = treatment − control, paired by seed; ± is the standard error of the '
-              'mean difference (sample sd / √n). Decision: supported if the difference favours '
-              'the claim by more than 2 SE, contradicted if it opposes it by more than 2 SE; '
-              'provisional while fewer pairs exist than the protocol gives both arms.',
-              '',
-              '| comparison | split | metric | n | treatment mean ± std | control mean ± std | '
-              'difference ± SE | decision |',
-              '| :--- | :--- | :--- | ---: | ---: | ---: | ---: | :--- |']
-    details = []
-    for comp in proto['comparisons']:
+    summary = ['Difference = treatment − control, paired by seed; ± is the standard error of '
+               'the mean difference (sample sd / √n); 95 % interval = difference ± '
+               't(0.975, n − 1) · SE.']
+    if rule == 'holm-t':
+        summary.append(
+            f'Decision (rule `holm-t`): per comparison its primary metric, a paired t-test, '
+            f'one-sided in the stated direction (two-sided where none is stated), Holm\'s '
+            f'step-down across all {sum(r.family for r in rows)} primary comparisons at '
+            f'family-wise α = {proto["alpha"]:g}: supported when rejected, contradicted when '
+            'the test of the opposite direction is rejected in the same family, otherwise not '
+            'decided; other metrics are secondary (interval only); provisional while fewer '
+            'pairs exist than the protocol gives both arms.')
+    else:
+        summary.append(
+            'Decision (the pre-registered 2-SE rule): supported if the difference favours the '
+            'claim by more than 2 SE, contradicted if it opposes it by more than 2 SE; '
+            'provisional while fewer pairs exist than the protocol gives both arms; "at 5 '
+            'seeds (3 were pre-registered)" where seeds were added after a reading, with the '
+            'decision at the pre-registered seeds beside it.')
+        if audit:
+            summary.append(
+                f'Last column: a post-hoc audit, never the decision ({audit["note"]}): the '
+                f'Holm-t rule of protocol v2 applied to these runs — per row a paired t-test, '
+                f'one-sided in the claim\'s direction, and Holm\'s step-down across the '
+                f'{sum(r.family for r in rows)} rows of this table at family-wise '
+                f'α = {audit["alpha"]:g}; "not decided" where it is not met.')
+    if frequent is not None and (red := frequent_redundancy(ev, frequent)):
+        summary.append(
+            f'`{FREQUENT}` carries no information beyond mIoU here: in all {red["runs"]} runs '
+            f'with segmentation ({red["evaluations"]} evaluations) the '
+            f'{red["present"] - red["frequent"]} classes present outside the frequent ones '
+            f'score exactly 0 IoU, so `{FREQUENT}` = mIoU × {red["present"]}/{red["frequent"]} '
+            f'in every one (largest gap {red["largest_gap"]:.3f}, from the two-decimal '
+            'rounding of the reported IoUs); its rows are kept because they were '
+            'pre-registered.')
+    status = arm_status(proto, ev)
+    never = [a for a in status if a['enabled'] and not a['done']]
+    if never:
+        summary.append('Enabled in the protocol but never run: ' + '; '.join(
+            f'`{a["arm"]}` (0 of {len(a["seeds"])} seeds; ' +
+            ('in no comparison' if not a['comparisons'] else
+             'used by ' + ', '.join(a['comparisons'])) + ')' for a in never) + '.')
+    columns = ['comparison', 'split', 'metric', 'n', 'treatment mean ± std',
+               'control mean ± std', 'difference ± SE', '95 % interval']
+    columns += (['test', 'decision'] if rule == 'holm-t' else
+                ['decision (2-SE rule)'] + (['post-hoc audit: Holm-t'] if audit else []))
+    summary.append('Secondary comparisons and per-seed values: `docs/evidence/results.md`.')
+    primary_lines, secondary_lines, details = [], [], []
+    last = None
+    for i, row in enumerate(rows):
+        comp, metric, res = row.comp, row.metric, row.res
         split, c_split = comp['split'], comp['control_split']
-        shown = split if c_split == split else f'{split} vs {c_split}'
-        claim = comp.get('claim', f'{comp["treatment"]} better than {comp["control"]}')
-        where = f'on `{split}`' if c_split == split else f'on `{split}` vs on `{c_split}`'
-        details += [f'### {comp["name"]}', '',
-                    f'Claim: {claim} — `{comp["treatment"]}` vs `{comp["control"]}` {where}.',
-                    '']
-        for metric in comp['metrics']:
-            t = {s: v for s in ev.get(comp['treatment'], {})
-                 if (v := _value(ev, comp['treatment'], s, split, metric)) is not None}
-            c = {s: v for s in ev.get(comp['control'], {})
-                 if (v := _value(ev, comp['control'], s, c_split, metric)) is not None}
-            res = paired(t, c, lower_is_better(metric))
+        if comp is not last:
+            last = comp
+            claim = comp.get('claim', f'{comp["treatment"]} better than {comp["control"]}')
+            where = f'on `{split}`' if c_split == split else f'on `{split}` vs on `{c_split}`'
+            details += [f'### {comp["name"]}', '',
+                        f'Claim: {claim} — `{comp["treatment"]}` vs `{comp["control"]}` '
+                        f'{where}.', '']
+            if rule == 'holm-t' and not comp.get('secondary'):
+                details += [f'Primary metric `{comp["primary"]}`, direction '
+                            f'{comp["direction"]}' + (f', smallest effect of interest '
+                                                      f'{comp["sesoi"]:g}'
+                                                      if 'sesoi' in comp else '') + '.', '']
+        if rule == 'holm-t':
+            decision, test_text = decided.get(i, (None, '—'))
+            if decision is None:
+                decision = ('secondary, not a claim (interval only)' if comp.get('secondary')
+                            else 'secondary metric (interval only)')
+        else:
+            decision, test_text = res['decision'], None
+            if len(row.preregistered) < res['n'] and res['n'] >= 2:
+                k = len(row.preregistered)
+                pre = paired({s: row.treatment[s] for s in row.preregistered},
+                             {s: row.control[s] for s in row.preregistered},
+                             lower_is_better(metric))['decision']
+                decision += (f' at {res["n"]} seeds ({k} were pre-registered; at those {k}: '
+                             f'{pre})')
             if comp.get('secondary'):
-                res['decision'] = f'secondary, not a claim: {res["decision"]}'
-            # A decision is final only on every seed the protocol gives both arms.
-            planned = (set(proto['arms'][comp['treatment']]['seeds'])
-                       & set(proto['arms'][comp['control']]['seeds']))
-            if res['n'] >= 2 and res['n'] < len(planned):
-                res['decision'] += f' (provisional: {res["n"]} of {len(planned)} seeds)'
-            # Pairs are only comparable when all their runs used the same code (or versions
-            # the protocol declares numerically equivalent for those arms).
-            raw = {(comp[side], str(codes.get((comp[side], s)))) for s in res['seeds']
-                   for side in ('treatment', 'control')}
-            used = sorted({v for _, v in raw})
-            if len({canonical_code(proto, arm, v) for arm, v in raw}) == 1 and len(used) > 1:
-                details.append(f'Code versions {", ".join(used)} in the pairs of {metric} are '
-                               'declared equivalent by the protocol (code_equivalence).')
-            elif len(used) > 1:
-                res['decision'] += ' (mixed code versions)'
-                details.append(f'Mixed code versions in the pairs of {metric}: '
-                               f'{", ".join(used)}; rerun from one version before reading.')
-            diff = '—' if res['mean'] is None else (
-                _fmt(res['mean'], metric, signed=True) +
-                ('' if res['se'] is None else f' ± {_fmt(res["se"], metric)}'))
-            lines.append(f'| {comp["name"]} | {shown} | {metric} | {res["n"]} | '
-                         f'{_mean_std(t, metric)} | {_mean_std(c, metric)} | {diff} | '
-                         f'{res["decision"]} |')
-            details += [f'{metric} ({"lower" if lower_is_better(metric) else "higher"} is '
-                        'better):', '', '| seed | treatment | control | difference |',
-                        '| ---: | ---: | ---: | ---: |']
-            for s in sorted(set(t) | set(c)):
-                d = _fmt(t[s] - c[s], metric, signed=True) if s in t and s in c else '—'
-                details.append(f'| {s} | {_fmt(t.get(s), metric)} | {_fmt(c.get(s), metric)} | '
-                               f'{d} |')
-            details.append('')
+                decision = f'secondary, not a claim: {decision}'
+        if rule == 'holm-t' and len(row.preregistered) < res['n'] and res['n'] >= 2:
+            decision += (f' at {res["n"]} seeds ({len(row.preregistered)} were '
+                         'pre-registered)')
+        # A decision is final only on every seed the protocol gives both arms.
+        if 2 <= res['n'] < row.planned:
+            decision += f' (provisional: {res["n"]} of {row.planned} seeds)'
+        # Pairs are only comparable when all their runs used the same code (or versions
+        # the protocol declares numerically equivalent for those arms).
+        raw = {(comp[side], str(codes.get((comp[side], s)))) for s in res['seeds']
+               for side in ('treatment', 'control')}
+        used = sorted({v for _, v in raw})
+        if len({canonical_code(proto, arm, v) for arm, v in raw}) == 1 and len(used) > 1:
+            details.append(f'Code versions {", ".join(used)} in the pairs of {metric} are '
+                           'declared equivalent by the protocol (code_equivalence).')
+        elif len(used) > 1:
+            decision += ' (mixed code versions)'
+            details.append(f'Mixed code versions in the pairs of {metric}: '
+                           f'{", ".join(used)}; rerun from one version before reading.')
+        diff = '—' if res['mean'] is None else (
+            _fmt(res['mean'], metric, signed=True) +
+            ('' if res['se'] is None else f' ± {_fmt(res["se"], metric)}'))
+        shown = split if c_split == split else f'{split} vs {c_split}'
+        cells = [comp['name'], shown, metric, str(res['n']), _mean_std(row.treatment, metric),
+                 _mean_std(row.control, metric), diff, _interval(row.test, metric)]
+        if rule == 'holm-t':
+            cells += [test_text, decision]
+        else:
+            cells.append(decision)
+            if audit and not comp.get('secondary'):  # descriptive rows are not audited
+                step = audited.get(i)
+                cells.append(f'{step[0]} ({step[1]})' if step else '—')
+        (secondary_lines if comp.get('secondary') else primary_lines).append(
+            '| ' + ' | '.join(cells) + ' |')
+        details += [f'{metric} ({"lower" if lower_is_better(metric) else "higher"} is '
+                    'better):', '', '| seed | treatment | control | difference |',
+                    '| ---: | ---: | ---: | ---: |']
+        for s in sorted(set(row.treatment) | set(row.control)):
+            t, c = row.treatment.get(s), row.control.get(s)
+            d = _fmt(t - c, metric, signed=True) if t is not None and c is not None else '—'
+            details.append(f'| {s} | {_fmt(t, metric)} | {_fmt(c, metric)} | {d} |')
+        details.append('')
+    lines += ['## Summary', '', ' '.join(summary), ''] + _table_head(columns) + \
+        primary_lines + ['']
+    if secondary_lines:
+        lines += ['## Secondary comparisons', '',
+                  'Descriptive: reported, never used to decide a claim.', ''] + \
+            _table_head(columns[:-1] if audit and rule != 'holm-t' else columns) + \
+            secondary_lines + ['']
+    lines += ['## Arms', '', '| arm | enabled | seeds | runs with a JSON | comparisons |',
+              '| :--- | :--- | :--- | :--- | ---: |']
+    for a in status:
+        state = ('never run' if not a['done'] else
+                 'complete' if set(a['seeds']) <= set(a['done']) else
+                 f'{len(a["done"])} of {len(a["seeds"])}')
+        lines.append(f'| `{a["arm"]}` | {"yes" if a["enabled"] else "no"} | '
+                     f'{" ".join(map(str, a["seeds"]))} | '
+                     f'{" ".join(map(str, a["done"])) or "—"} ({state}) | '
+                     f'{len(a["comparisons"])} |')
     lines += ['', '## Per comparison, per seed', ''] + details
     return '\n'.join(lines).rstrip() + '\n'
 
@@ -844,7 +1180,8 @@ def per_class_report(proto: dict, evidence_dir: str, comparison: str,
     lines = [f'Per-class IoU, `{arms[0]}` − `{arms[1]}` on {where}, paired by seed '
              f'({", ".join(map(str, pairs)) or "no pairs yet"}); descriptive, not a claim.', '',
              '| class | test pixels | treatment mean | control mean | per-seed difference | '
-             'difference ± SE |', '| :--- | ---: | ---: | ---: | :--- | ---: |']
+             'difference ± SE | 95 % interval |',
+             '| :--- | ---: | ---: | ---: | :--- | ---: | ---: |']
     for cls in sorted(pixels, key=lambda c: -pixels[c]):
         key = f'IoU.{cls}'
         t, c = ({s: v for s in pairs if (v := _value(ev, arm, s, sp, key)) is not None}
@@ -854,14 +1191,113 @@ def per_class_report(proto: dict, evidence_dir: str, comparison: str,
         mean_c = f'{sum(c.values()) / len(c):.2f}' if c else '—'
         diff = '—' if res['mean'] is None else f'{res["mean"]:+.2f}' + (
             '' if res['se'] is None else f' ± {res["se"]:.2f}')
+        interval = '—'
+        if res['n'] >= 2:
+            test = stats.paired_t(res['diffs'])
+            interval = f'[{test.ci_low:+.2f}, {test.ci_high:+.2f}]'
         lines.append(f'| {cls} | {100 * pixels[cls] / total:.1f} % | {mean_t} | {mean_c} | '
-                     f'{" / ".join(f"{d:+.2f}" for d in res["diffs"]) or "—"} | {diff} |')
+                     f'{" / ".join(f"{d:+.2f}" for d in res["diffs"]) or "—"} | {diff} | '
+                     f'{interval} |')
+    return '\n'.join(lines) + '\n'
+
+
+def _keyed(values: Optional[Sequence[str]], flag: str) -> Dict[str, float]:
+    """``['mIoU=1.2', 'semi vs EMA-only=0.8']`` -> ``{key: value}`` (the last ``=`` splits)."""
+    out = {}
+    for item in values or []:
+        key, sep, value = item.rpartition('=')
+        try:
+            number = float(value)
+        except ValueError:
+            number = math.nan
+        if not sep or not key or not math.isfinite(number) or number <= 0:
+            raise ValueError(f'{flag} {item!r}: expected KEY=VALUE with a positive number, KEY a '
+                             'metric (mIoU, abs_rel, ...) or a comparison name of the protocol.')
+        out[key] = number
+    return out
+
+
+def power_report(proto: dict, evidence_dir: Optional[str] = None,
+                 paired_sd: Optional[Dict[str, float]] = None,
+                 effects: Optional[Dict[str, float]] = None, power: float = 0.8) -> str:
+    """Seeds per primary comparison for ``power`` under the protocol's Holm-t rule.
+
+    Each primary comparison (its ``primary`` metric; every metric where it names none) is sized
+    as one test at ``alpha / m`` — m the number of primary comparisons, i.e. the threshold of
+    the strictest (first) step of Holm's procedure — so it keeps the power whatever its rank;
+    one-sided where the comparison (or the protocol's ``audit``) states a direction. The paired
+    SD comes from ``paired_sd`` (keyed by comparison name, else by metric) or, when that has no
+    entry, from the runs under ``evidence_dir`` (the sample SD of the per-seed differences);
+    the smallest effect of interest from ``effects`` (same keys), else the comparison's
+    ``sesoi``.
+
+    Returns:
+        str: a Markdown table per comparison and the seed count each arm needs (the largest
+        over its comparisons, since a pair needs both arms).
+    """
+    paired_sd, effects = paired_sd or {}, effects or {}
+    alpha = proto['alpha'] if proto['rule'] == 'holm-t' else proto.get('audit', {}).get(
+        'alpha', proto['alpha'])
+    default = None if proto['rule'] == 'holm-t' else proto.get('audit', {}).get('direction')
+    family = [(comp, m) for comp in proto['comparisons'] if not comp.get('secondary')
+              for m in comp['metrics'] if m == comp.get('primary', m)]
+    if not family:
+        raise ValueError('The protocol has no primary comparison (every one is "secondary").')
+    observed = {}
+    if any(comp['name'] not in paired_sd and m not in paired_sd for comp, m in family):
+        if evidence_dir is None or not osp.isdir(osp.join(evidence_dir, 'runs')):
+            raise ValueError('--paired-sd gives no SD for some primary comparisons and there are '
+                             'no runs to estimate it from; give --paired-sd METRIC=SD (e.g. '
+                             'mIoU=1.1 abs_rel=0.03) or COMPARISON NAME=SD.')
+        pixels = class_pixels(proto)
+        frequent = frequent_classes(pixels, proto.get('frequent_class_fraction', 0.01)) \
+            if pixels is not None else None
+        rows = report_rows(proto, load_evidence(evidence_dir, proto, frequent))
+        observed = {(r.comp['name'], r.metric): r.res['sd'] for r in rows}
+    m = len(family)
+    level = alpha / m
+    lines = [f'Seeds for {100 * power:g} % power: paired t-test per primary comparison at '
+             f'α = {alpha:g} / {m} = {level:.5f} (the first, strictest step of Holm\'s '
+             f'procedure over the {m} primary comparisons, so the power holds at any rank).', '',
+             '| comparison | primary metric | test | smallest effect | paired SD | SD from | '
+             'seeds | power at that count |',
+             '| :--- | :--- | :--- | ---: | ---: | :--- | ---: | ---: |']
+    need: Dict[str, int] = {}
+    for comp, metric in family:
+        name = comp['name']
+        effect = effects.get(name, effects.get(metric, comp.get('sesoi')))
+        if effect is None:
+            raise ValueError(f'Comparison {name!r}: no smallest effect of interest; give '
+                             f'--effect {metric}=VALUE or a "sesoi" in the protocol.')
+        sd, source = paired_sd.get(name, paired_sd.get(metric)), '--paired-sd'
+        if sd is None:
+            sd, source = observed.get((name, metric)), 'runs'
+            if sd is None:
+                raise ValueError(f'Comparison {name!r} ({metric}): fewer than 2 pairs in '
+                                 f'{evidence_dir}; give --paired-sd "{name}=SD" or '
+                                 f'{metric}=SD.')
+        direction = comp.get('direction', default or 'two-sided')
+        alternative = _alternative(direction, metric)
+        effect_signed = effect if alternative != 'less' else -effect
+        if not sd > 0:
+            raise ValueError(f'Comparison {name!r} ({metric}): paired SD {sd} from {source}; '
+                             'a power calculation needs a positive SD (give --paired-sd).')
+        n = stats.seeds_for_power(sd, effect_signed, level, power, alternative)
+        achieved = None if n is None else stats.paired_power(n, sd, effect, level, alternative)
+        for arm in (comp['treatment'], comp['control']):
+            need[arm] = max(need.get(arm, 0), n if n is not None else 10 ** 9)
+        test = 'two-sided' if alternative == 'two-sided' else f'one-sided ({direction})'
+        lines.append(f'| {name} | {metric} | {test} | {_fmt(effect, metric)} | '
+                     f'{_fmt(sd, metric)} | {source} | {n if n is not None else "> 10000"} | '
+                     f'{"—" if achieved is None else f"{achieved:.3f}"} |')
+    lines += ['', 'Seeds per arm (the largest count over its primary comparisons): ' + ', '.join(
+        f'`{a}` {n if n < 10 ** 9 else "> 10000"}' for a, n in need.items()) + '.']
     return '\n'.join(lines) + '\n'
 
 
 def summary_block(markdown: str) -> str:
     """The summary table (and its preamble) of a :func:`report`."""
-    body = markdown.split('## Summary', 1)[1].split('## Per comparison', 1)[0]
+    body = markdown.split('## Summary', 1)[1].split('\n## ', 1)[0]
     return body.strip()
 
 
@@ -889,6 +1325,10 @@ def run_protocol(protocol: str, evidence_dir: Optional[str] = None,
     ``seeds`` restricts the runs (not the report) to these seeds of the protocol."""
     proto = load_protocol(protocol)
     evidence_dir = evidence_dir or osp.dirname(osp.abspath(protocol))
+    if proto.get('draft') and not report_only:
+        raise ValueError(f'{protocol} is a draft ("draft": true: seed counts and configs '
+                         'pending); nothing of it may run. Fix its seeds from the power '
+                         'calculation (--power) and its configs, then remove "draft".')
     runs = protocol_runs(proto, work_dir, arms, seeds)
     if dry_run:
         lines = []
@@ -936,6 +1376,18 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         'comparison (by name) and exit; nothing is run or written')
     parser.add_argument('--split', help='with --per-class: evaluation split (default: the '
                         "comparison's)")
+    parser.add_argument('--power', action='store_true',
+                        help='protocol mode: print the seeds each primary comparison needs for '
+                        '--power-target power under the Holm-t rule and exit; nothing is run '
+                        'or written')
+    parser.add_argument('--paired-sd', nargs='+', metavar='KEY=SD',
+                        help='with --power: SD of the paired differences, per metric (mIoU=1.1) '
+                        'or per comparison name; default: estimated from the runs')
+    parser.add_argument('--effect', nargs='+', metavar='KEY=VALUE',
+                        help='with --power: smallest effect of interest per metric or '
+                        'comparison (default: the comparison\'s "sesoi")')
+    parser.add_argument('--power-target', type=float, default=0.8,
+                        help='with --power: the power to reach (default 0.8)')
     parser.add_argument('--seeds', type=int, nargs='+',
                         help='seeds to run (default 0 1 2; protocol mode: a subset of the '
                         "protocol's seeds, default all)")
@@ -960,6 +1412,16 @@ def main(argv: Optional[Sequence[str]] = None) -> str:
             raise SystemExit('Give either config files or --protocol, not both.')
         if args.split and not args.per_class:
             raise SystemExit('--split only goes with --per-class.')
+        if (args.paired_sd or args.effect) and not args.power:
+            raise SystemExit('--paired-sd and --effect only go with --power.')
+        if args.power:
+            proto = load_protocol(args.protocol)
+            markdown = power_report(
+                proto, args.evidence_dir or osp.dirname(osp.abspath(args.protocol)),
+                _keyed(args.paired_sd, '--paired-sd'), _keyed(args.effect, '--effect'),
+                args.power_target)
+            print(markdown, end='')
+            return markdown
         if args.per_class:
             proto = load_protocol(args.protocol)
             markdown = per_class_report(
