@@ -48,7 +48,7 @@ class MeanTeacherSegDepth(SemiBaseSegDepth):
        unlabeled (weak view: the pipeline's geometric augmentation only)
                   -> teacher (eval, no_grad): seg softmax -> conf, pseudo-label; depth
                   -> affine_mix_batch(img, pseudo, teacher depth, extra=conf,
-                                      extra_depth=GT depth, margin)
+                                      extra_depth=GT depth, mix.warp, mix.mask)
                   -> strong_aug_batch (colour jitter + blur): the student's view
        student    -> ONE forward of [labeled ; strong mixed] (student_forward='concat')
                      labeled: seg + depth losses                              'sup.*'
@@ -82,9 +82,9 @@ class MeanTeacherSegDepth(SemiBaseSegDepth):
             ``decode_head`` and a ``depth_head``); see :class:`SemiBaseSegDepth`.
         data_preprocessor (dict | None): e.g. ``SegDepthDataPreProcessor``; normalises inputs.
         semi_train_cfg (dict | None): ``tau``, loss weights and schedule, ``pseudo_weight``,
-            ``student_forward``, ``color_view_bn``, and the ``affine_mix`` / ``strong_aug`` /
-            ``color_aug`` steps (None switches one off); every key with its default is listed
-            in :func:`~mmseg_ccam.models.segmentors.semi_cfg.parse_semi_train_cfg`.
+            ``student_forward``, ``color_view_bn``, and the ``mix`` (``warp``, registered
+            ``mask``) / ``strong_aug`` / ``color_aug`` steps (None switches one off); every
+            key with its default: :func:`.semi_cfg.parse_semi_train_cfg`.
         semi_test_cfg (dict | None): ``eval_model``: 'teacher' (default) or 'student'.
         init_cfg (dict | None): None, or ``dict(type='Pretrained', checkpoint=PATH)``: a
             supervised checkpoint loaded into the student and copied to the teacher (see
@@ -155,10 +155,6 @@ class MeanTeacherSegDepth(SemiBaseSegDepth):
         conf, pseudo = probs.max(dim=1)
         return pseudo, conf, out['depth']
 
-    def _resize_logits(self, logits: Tensor, size) -> Tensor:
-        return resize(logits, size=size, mode='bilinear',
-                      align_corners=self.student.align_corners)
-
     def unsup_seg_loss(self, logits: Tensor, pseudo: Tensor, conf: Tensor) -> Tensor:
         """Confidence-weighted CE on pseudo-labels (no schedule factor).
 
@@ -213,9 +209,6 @@ class MeanTeacherSegDepth(SemiBaseSegDepth):
             cfg['std'] = dp.std.reshape(-1).tolist()
         return cfg
 
-    def _color_aug_kwargs(self) -> dict:
-        return self._image_aug_kwargs(self.semi_train_cfg['color_aug'])
-
     def _ccam_diagnostics(self) -> Dict[str, Tensor]:
         """``ccam.{gamma_s,gamma_d,entropy_sd,entropy_ds}.l{level}`` of the student's neck
         (its ``diagnostics()``); empty for a neck without one."""
@@ -253,11 +246,13 @@ class MeanTeacherSegDepth(SemiBaseSegDepth):
             'share_above_tau': (conf >= cfg['tau']).float().mean(),
             'teacher_conf': conf.float().mean(),
         }
-        if cfg['affine_mix'] is not None:
+        mix = cfg['mix']
+        if mix is not None:
             with record_function('ccam:affine_mix'):
                 mixed = affine_mix_batch(
                     inputs, pseudo, t_depth, generator=generator, seg_pad_val=IGNORE_INDEX,
-                    extra=conf, extra_depth=gt_depth, **cfg['affine_mix'])
+                    extra=conf, extra_depth=gt_depth, prob=mix['prob'],
+                    warp=mix['warp'] is not None, **(mix['warp'] or {}), mask=mix['mask'])
             img, seg, conf_m, depth_m = mixed.img, mixed.seg, mixed.extra[0], mixed.extra_depth[0]
             diag['pasted_frac'] = mixed.mask.float().mean()
         if cfg['strong_aug'] is not None:
@@ -273,7 +268,8 @@ class MeanTeacherSegDepth(SemiBaseSegDepth):
         size = view['img'].shape[2:]
         factor = self.pseudo_label_schedule()
         weight = cfg['unsup_seg_weight'] * factor
-        logits = self._resize_logits(seg_logits, size)
+        logits = resize(seg_logits, size=size, mode='bilinear',
+                        align_corners=self.student.align_corners)
         losses = dict(num_no_depth=count_samples_without_depth(
             data_samples, logits.device, getattr(self.student.depth_head, 'valid_mask', None)))
         losses['loss_seg'] = self.unsup_seg_loss(logits, view['seg'], view['conf']) * weight
@@ -294,7 +290,8 @@ class MeanTeacherSegDepth(SemiBaseSegDepth):
         cfg = self.semi_train_cfg
         with record_function('ccam:color_aug'):
             aug = color_aug_batch(inputs, view['pseudo'], generator=generator,
-                                  ignore_index=IGNORE_INDEX, **self._color_aug_kwargs())
+                                  ignore_index=IGNORE_INDEX,
+                                  **self._image_aug_kwargs(cfg['color_aug']))
         bn_ctx = frozen_bn_stats(self.student) if cfg['color_view_bn'] == 'frozen' \
             else contextlib.nullcontext()
         with record_function('ccam:student'), bn_ctx:

@@ -1,28 +1,32 @@
 """The configuration of the semi-supervised segmentors, parsed in one place.
 
-Every default of ``semi_train_cfg`` lives here (or, for the image augmentations, in the function
-that applies it); configs only override. See :class:`MeanTeacherSegDepth` for the meaning of
-each key and docs/method.md, "Semi-supervised step".
+Every default of ``semi_train_cfg`` lives here or, for the mixing and the image augmentations,
+in the module that applies it (``WARP_DEFAULTS`` / ``DEFAULT_MARGIN`` in
+:mod:`mmseg_ccam.augmentation.affine_mix`, ``COLOR_AUG_DEFAULTS`` in
+:mod:`mmseg_ccam.augmentation.color_aug`, ``STRONG_AUG_DEFAULTS`` in
+:mod:`mmseg_ccam.augmentation.strong_aug`, the mask classes' own arguments); configs only
+override. See :func:`parse_semi_train_cfg` for the meaning of each key and docs/method.md,
+"Semi-supervised step".
 """
 from typing import Optional, Tuple
 
-from mmseg_ccam.utils.config_check import check_cfg_keys
+from mmseg_ccam.augmentation.affine_mix import WARP_DEFAULTS, check_warp
+from mmseg_ccam.augmentation.color_aug import COLOR_AUG_DEFAULTS
+from mmseg_ccam.augmentation.mix_masks import build_mix_mask
+from mmseg_ccam.augmentation.strong_aug import STRONG_AUG_DEFAULTS
+from mmseg_ccam.utils.config_check import ConfigKeyError, check_cfg_keys
 
 __all__ = ['parse_semi_train_cfg', 'parse_semi_test_cfg', 'check_semi_init_cfg',
            'TRAIN_DEFAULTS']
 
 _OWNER = 'MeanTeacherSegDepth'
-AFFINE_MIX_DEFAULTS = dict(scale_range=(1.0, 1.5), max_translate_ratio=0.2, flip_prob=0.5,
-                           warp=True, prob=1.0, margin=0.3)
-COLOR_AUG_DEFAULTS = dict(prob=0.5, brightness=0.4, contrast=0.4, saturation=0.4, hue=0.1)
-STRONG_AUG_DEFAULTS = dict(color_prob=0.8, brightness=0.2, contrast=0.2, saturation=0.2,
-                           hue=0.05, blur_prob=0.5, blur_sigma=(0.15, 1.15),
-                           blur_kernel_ratio=0.1)
+# mix.warp: None pastes the partner unmoved (DepthMix; ClassMix with mask ClassMask).
+MIX_DEFAULTS = dict(prob=1.0, warp=WARP_DEFAULTS, mask=dict(type='DepthOrderMask'))
 _IMAGE_AUG_OPTIONAL = ('channel_order', 'value_range')
 TRAIN_DEFAULTS = dict(tau=0.968, sup_weight=1.0, unsup_seg_weight=1.0, unsup_depth_weight=1.0,
                       color_depth_weight=1.0, unsup_start_iter=0, unsup_rampup_iters=0,
                       pseudo_weight='batch', student_forward='concat', color_view_bn='frozen',
-                      affine_mix=AFFINE_MIX_DEFAULTS, strong_aug=STRONG_AUG_DEFAULTS,
+                      mix=MIX_DEFAULTS, strong_aug=STRONG_AUG_DEFAULTS,
                       color_aug=COLOR_AUG_DEFAULTS)
 _CHOICES = dict(pseudo_weight=('batch', 'image', 'mask'), student_forward=('concat', 'separate'),
                 color_view_bn=('frozen', 'update'))
@@ -40,6 +44,45 @@ def _merge_sub_cfg(name: str, given: Optional[dict], defaults: dict,
                         f'got {type(given).__name__}.')
     check_cfg_keys(given, list(defaults) + list(optional), f'{_OWNER} semi_train_cfg.{name}')
     return {**defaults, **dict(given)}
+
+
+_OLD_AFFINE_MIX = (
+    f'{_OWNER}: semi_train_cfg.affine_mix (got {{given!r}}) is replaced by semi_train_cfg.mix = '
+    "dict(prob=..., warp=dict(scale_range=..., max_translate_ratio=..., flip_prob=...) or None, "
+    "mask=dict(type='DepthOrderMask', margin=...)): affine_mix=None -> mix=None; warp=False or "
+    "mode='depthmix' -> mix.warp=None; mode='classmix' -> mix=dict(warp=None, "
+    "mask=dict(type='ClassMask')); depth_order='shuffled' -> mask=dict(type='ShuffledDepthMask', "
+    'margin=...); margin -> mask.margin.')
+
+
+def _parse_mix(mix: Optional[dict]) -> Optional[dict]:
+    """``semi_train_cfg.mix`` completed with the defaults, its mask built."""
+    if mix is None:
+        return None
+    where = f'{_OWNER} semi_train_cfg.mix'
+    if not isinstance(mix, dict):
+        raise TypeError(f'{where} must be a dict or None, got {type(mix).__name__}.')
+    check_cfg_keys(mix, MIX_DEFAULTS, where)
+    out = {**MIX_DEFAULTS, **dict(mix)}
+    prob = out['prob']
+    if isinstance(prob, bool) or not isinstance(prob, (int, float)) or not 0 <= prob <= 1:
+        raise ValueError(f'{where}.prob must be a number in [0, 1], got {prob!r}.')
+    out['prob'] = float(prob)
+    warp = out['warp']
+    if warp is not None:
+        if not isinstance(warp, dict):
+            raise TypeError(f'{where}.warp must be a dict of {sorted(WARP_DEFAULTS)} (values '
+                            'not given take the defaults) or None (the partner is not moved), '
+                            f'got {warp!r}.')
+        check_cfg_keys(warp, WARP_DEFAULTS, f'{where}.warp')
+        warp = {**WARP_DEFAULTS, **dict(warp)}
+        try:
+            check_warp(**warp)
+        except ValueError as err:
+            raise ValueError(f'{where}.warp: {err}') from None
+        out['warp'] = warp
+    out['mask'] = build_mix_mask(out['mask'], f'{_OWNER} semi_train_cfg.mix.mask')
+    return out
 
 
 def parse_semi_train_cfg(cfg: Optional[dict]) -> dict:
@@ -63,9 +106,12 @@ def parse_semi_train_cfg(cfg: Optional[dict]) -> dict:
               student forward) or 'separate' (two forwards; BN statistics updated twice).
             - ``color_view_bn`` ('frozen'): 'frozen' (the ColorAug view does not move BN
               running statistics) or 'update' (it does; the behaviour before this option).
-            - ``affine_mix``: dict of :func:`affine_mix_batch` options ``scale_range``,
-              ``max_translate_ratio``, ``flip_prob``, ``warp``, ``prob``, ``margin``;
-              None: no mixing.
+            - ``mix``: the mixing of the unlabeled view (:func:`affine_mix_batch`), a dict of
+              ``prob`` (1.0, per-sample probability of mixing), ``warp`` (a dict of
+              ``scale_range``, ``max_translate_ratio``, ``flip_prob``, defaults
+              ``WARP_DEFAULTS``; None: the partner is not moved) and ``mask`` (a registered
+              mixing mask, ``dict(type='DepthOrderMask', margin=...)`` (default),
+              ``'ShuffledDepthMask'``, ``'ClassMask'``; see ``MIX_MASKS``); None: no mixing.
             - ``strong_aug``: dict of :func:`strong_aug_batch` options ``color_prob``,
               ``brightness``, ``contrast``, ``saturation``, ``hue``, ``blur_prob``,
               ``blur_sigma``, ``blur_kernel_ratio`` (optionally ``channel_order``,
@@ -75,20 +121,15 @@ def parse_semi_train_cfg(cfg: Optional[dict]) -> dict:
               ``channel_order``, ``value_range``); None: no ColorAug loss.
 
     Returns:
-        dict: All keys of the defaults; ``affine_mix`` / ``color_aug`` are dicts or None.
+        dict: All keys of the defaults; ``mix`` / ``strong_aug`` / ``color_aug`` are dicts or
+        None, ``mix['mask']`` a built mask.
     """
     cfg = dict(cfg or {})
+    if 'affine_mix' in cfg:
+        raise ConfigKeyError(_OLD_AFFINE_MIX.format(given=cfg['affine_mix']))
     check_cfg_keys(cfg, TRAIN_DEFAULTS, f'{_OWNER} semi_train_cfg')
     out = {k: cfg.get(k, v) for k, v in TRAIN_DEFAULTS.items()}
-    # mode / depth_order: the ClassMix and shuffled-depth controls of affine_mix_batch
-    out['affine_mix'] = _merge_sub_cfg('affine_mix', out['affine_mix'], AFFINE_MIX_DEFAULTS,
-                                       ('mode', 'depth_order'))
-    mix = out['affine_mix'] or {}
-    for key, allowed in (('mode', ('affinemix', 'depthmix', 'classmix')),
-                         ('depth_order', ('true', 'shuffled'))):
-        if key in mix and mix[key] not in allowed:
-            raise ValueError(f'{_OWNER}: semi_train_cfg.affine_mix.{key} must be one '
-                             f'of {allowed}, got {mix[key]!r}.')
+    out['mix'] = _parse_mix(out['mix'])
     out['strong_aug'] = _merge_sub_cfg('strong_aug', out['strong_aug'], STRONG_AUG_DEFAULTS,
                                        _IMAGE_AUG_OPTIONAL)
     out['color_aug'] = _merge_sub_cfg('color_aug', out['color_aug'], COLOR_AUG_DEFAULTS,
