@@ -17,6 +17,10 @@ from mmseg_ccam.augmentation import (
     warp_image,
     warp_nearest,
 )
+from mmseg_ccam.augmentation.mix_masks import MIX_MASKS, build_mix_mask
+from mmseg_ccam.augmentation.mix_masks.class_mask import ClassMask
+from mmseg_ccam.augmentation.mix_masks.depth_order import DepthOrderMask
+from mmseg_ccam.augmentation.mix_masks.shuffled_depth import ShuffledDepthMask
 from mmseg_ccam.datasets.transforms.affine_mix import AffineMix
 
 H, W = 12, 16
@@ -458,7 +462,7 @@ def _control_batch(b=3, h=8, w=10, seed=0):
 def test_classmix_pastes_half_of_the_partner_classes_whole_and_unmoved():
     img, seg, depth = _control_batch()
     pairs = torch.tensor([1, 2, 0])
-    out = affine_mix_batch(img, seg, depth, pairs=pairs, mode='classmix',
+    out = affine_mix_batch(img, seg, depth, pairs=pairs, warp=False, mask=ClassMask(),
                            generator=torch.Generator().manual_seed(3))
     for i in range(3):
         partner = seg[pairs[i]]
@@ -484,7 +488,8 @@ def test_shuffled_depth_gives_each_sample_another_samples_true_mask():
     full = affine_mix_batch(img, seg, torch.full_like(depth, 10.0), pairs=pairs, params=params,
                             extra_depth=depth)
     shuffled = affine_mix_batch(img, seg, depth, pairs=pairs, params=params,
-                                depth_order='shuffled', generator=torch.Generator().manual_seed(1))
+                                mask=ShuffledDepthMask(),
+                                generator=torch.Generator().manual_seed(1))
     matches = [k for k in (1, 2)
                if torch.equal(shuffled.mask, true.mask[(torch.arange(3) + k) % 3] & full.mask)]
     assert len(matches) == 1  # a cyclic shift without fixed point
@@ -494,17 +499,26 @@ def test_shuffled_depth_gives_each_sample_another_samples_true_mask():
     torch.testing.assert_close(shuffled.img, torch.where(shuffled.mask[:, None], full.img, img))
 
 
-def test_control_modes_are_checked():
+def test_mix_masks_are_registered_and_checked():
     img, seg, depth = _control_batch(b=2)
-    with pytest.raises(ValueError, match="mode must be"):
-        affine_mix_batch(img, seg, depth, mode='cutmix')
-    with pytest.raises(ValueError, match="depth_order must be"):
-        affine_mix_batch(img, seg, depth, depth_order='random')
-    with pytest.raises(ValueError, match="classmix"):
-        affine_mix_batch(img, None, depth, mode='classmix')
+    assert {'DepthOrderMask', 'ClassMask', 'ShuffledDepthMask'} <= set(MIX_MASKS.module_dict)
+    assert isinstance(build_mix_mask(dict(type='DepthOrderMask', margin=0.3)), DepthOrderMask)
+    with pytest.raises(KeyError, match="'CutMix' is not a registered mixing mask"):
+        build_mix_mask(dict(type='CutMix'))
+    with pytest.raises(TypeError, match=r"ClassMask does not take \['margin'\]"):
+        build_mix_mask(dict(type='ClassMask', margin=0.3))
+    for cls in (DepthOrderMask, ShuffledDepthMask):
+        with pytest.raises(ValueError, match='margin must be >= 0'):
+            cls(margin=-0.1)
+    with pytest.raises(ValueError, match="ClassMask pastes classes"):
+        affine_mix_batch(img, None, depth, mask=ClassMask())
     with pytest.raises(ValueError, match="at least 2"):
-        affine_mix_batch(img[:1], seg[:1], depth[:1], depth_order='shuffled')
-    # depthmix is warp=False
-    a = affine_mix_batch(img, seg, depth, pairs=torch.tensor([1, 0]), mode='depthmix')
-    b = affine_mix_batch(img, seg, depth, pairs=torch.tensor([1, 0]), warp=False)
+        affine_mix_batch(img[:1], seg[:1], depth[:1], mask=ShuffledDepthMask())
+    with pytest.raises(ValueError, match='set the margin on the mask'):
+        affine_mix_batch(img, seg, depth, margin=0.3, mask=DepthOrderMask())
+    # the default mask is the depth order with `margin`
+    pairs = torch.tensor([1, 0])
+    a = affine_mix_batch(img, seg, depth, pairs=pairs, warp=False, margin=0.2)
+    b = affine_mix_batch(img, seg, depth, pairs=pairs, warp=False, mask=DepthOrderMask(0.2))
     assert torch.equal(a.mask, b.mask) and torch.equal(a.img, b.img)
+    assert torch.equal(a.mask[:, None], occlusion_mask(depth[:, None], depth[[1, 0], None], 0.2))

@@ -193,9 +193,9 @@ def test_misspelled_cfg_dict_keys_read_with_get():
     with pytest.raises(ConfigKeyError, match=r"semi_train_cfg: unknown key\(s\) 'tua' "
                                              r"\(did you mean 'tau'\?\)"):
         MODELS.build(semi_cfg(semi_train_cfg=dict(tua=0.9)))
-    with pytest.raises(ConfigKeyError, match=r"semi_train_cfg.affine_mix: .*'fliip_prob' "
+    with pytest.raises(ConfigKeyError, match=r"semi_train_cfg.mix.warp: .*'fliip_prob' "
                                              r"\(did you mean 'flip_prob'\?\)"):
-        MODELS.build(semi_cfg(semi_train_cfg=dict(affine_mix=dict(fliip_prob=0.5))))
+        MODELS.build(semi_cfg(semi_train_cfg=dict(mix=dict(warp=dict(fliip_prob=0.5)))))
     with pytest.raises(ConfigKeyError, match=r"semi_test_cfg: .*'eval' \(did you mean "
                                              r"'eval_model'\?\)"):
         MODELS.build(semi_cfg(semi_test_cfg=dict(eval='student')))

@@ -184,9 +184,11 @@ def segmentor_cfg(kind: str) -> dict:
 # DepthMix / shuffled-depth controls, the other pseudo-label weights, separate student forwards.
 SEMI_OPTIONS = {
     'semi': dict(),
-    'semi-classmix': dict(affine_mix=dict(mode='classmix', prob=0.5), pseudo_weight='image',
+    'semi-classmix': dict(mix=dict(warp=None, prob=0.5, mask=dict(type='ClassMask')),
+                          pseudo_weight='image',
                           student_forward='separate', color_view_bn='update'),
-    'semi-depthmix-shuffled': dict(affine_mix=dict(warp=False, depth_order='shuffled'),
+    'semi-depthmix-shuffled': dict(mix=dict(warp=None, mask=dict(type='ShuffledDepthMask',
+                                                                   margin=0.3)),
                                    pseudo_weight='mask', strong_aug=None),
 }
 
@@ -381,6 +383,8 @@ HOST_SIDE = {
         "dev = generator.device if generator is not None else torch.device('cpu')",
         'u = u.cpu().tolist()',
         "gdev = generator.device if generator is not None else torch.device('cpu')",
+        "gdev = generator.device if generator is not None else torch.device('cpu')"],
+    'augmentation/mix_masks/shuffled_depth.py': [
         "gdev = generator.device if generator is not None else torch.device('cpu')"],
 }
 

@@ -123,9 +123,9 @@ def test_every_protocol_arm_resolves_to_the_test_bed():
         assert cfg.test_dataloader.dataset.data_prefix.img_path == 'leftImg8bit/test', name
         assert cfg.val_dataloader.dataset.data_prefix.img_path == 'leftImg8bit/val', name
         if name == 'semi-no-mix':
-            assert cfg.model.semi_train_cfg.affine_mix is None
+            assert cfg.model.semi_train_cfg.mix is None
         if name == 'semi-depthmix':
-            assert cfg.model.semi_train_cfg.affine_mix.warp is False
+            assert cfg.model.semi_train_cfg.mix.warp is None
     shift = dict(o.split('=', 1) for o in proto['eval_splits']['test_shift'])
     assert set(shift.values()) == {'leftImg8bit/test_shift', 'gtFine/test_shift',
                                    'disparity/test_shift', 'camera/test_shift'}
@@ -152,8 +152,8 @@ def test_median_scaled_split_targets_each_arms_depth_metric():
 
 
 @pytest.mark.parametrize('child,key,value', [
-    ('semi_r18_1-8_no-mix', 'affine_mix', None),
-    ('semi_r18_1-8_depthmix', 'affine_mix.warp', False),
+    ('semi_r18_1-8_no-mix', 'mix', None),
+    ('semi_r18_1-8_depthmix', 'mix.warp', None),
 ])
 def test_semi_mix_arms_change_only_the_mix(child, key, value):
     a, b = load(child).to_dict(), load('semi_r18_1-8').to_dict()

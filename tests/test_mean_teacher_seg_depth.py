@@ -158,9 +158,9 @@ def test_tau_one_zeroes_unsup_seg_loss():
 
 
 def test_unmixed_unsup_losses_match_independent_reference():
-    """affine_mix=None, strong_aug=None, color_aug=None, tau=0: CE vs the teacher's argmax and
+    """mix=None, strong_aug=None, color_aug=None, tau=0: CE vs the teacher's argmax and
     the student's own supervised depth loss on the same images."""
-    model = build(semi_train_cfg=dict(tau=0.0, affine_mix=None, strong_aug=None, color_aug=None))
+    model = build(semi_train_cfg=dict(tau=0.0, mix=None, strong_aug=None, color_aug=None))
     model.train()
     inputs, samples = make_batch(labeled=(False, False, False))
     losses = model.loss(inputs, samples)
@@ -178,7 +178,7 @@ def test_unmixed_unsup_losses_match_independent_reference():
 
 
 def test_unsup_weights_scale_losses():
-    cfg = dict(tau=0.0, affine_mix=None, color_aug=None)
+    cfg = dict(tau=0.0, mix=None, color_aug=None)
     inputs, samples = make_batch(labeled=(False, False))
     base = build(semi_train_cfg=cfg).loss(inputs, samples)
     scaled = build(semi_train_cfg=dict(cfg, unsup_seg_weight=0.5, unsup_depth_weight=2.0)).loss(
@@ -211,7 +211,7 @@ def test_unknown_cfg_keys_raise():
     with pytest.raises(KeyError, match='taux'):
         build(semi_train_cfg=dict(taux=0.9))
     with pytest.raises(KeyError, match='scale'):
-        build(semi_train_cfg=dict(affine_mix=dict(scale=(1, 2))))
+        build(semi_train_cfg=dict(mix=dict(warp=dict(scale=(1, 2)))))
     with pytest.raises(KeyError, match='gamma'):
         build(semi_train_cfg=dict(color_aug=dict(gamma=0.1)))
     with pytest.raises(ValueError, match='eval_model'):
@@ -280,7 +280,8 @@ def test_depthmix_wiring_matches_manual_mix():
     the losses must equal CE / depth loss of the student on a mix built by hand from the
     teacher's outputs, with the ground-truth depth mixed by the teacher-depth mask."""
     model = build(semi_train_cfg=dict(tau=0.0, color_aug=None, strong_aug=None,
-                                      affine_mix=dict(warp=False, margin=0.02)))
+                                      mix=dict(warp=None, mask=dict(type='DepthOrderMask',
+                                                                    margin=0.02))))
     with torch.no_grad():  # a depth map that varies across the image: a non-trivial mask
         model.teacher.depth_head.conv_seg.weight.mul_(50.0)
     model.train()

@@ -107,6 +107,51 @@ def test_auxiliary_head_and_plain_neck():
     assert seg_feats is depth_feats  # no task-splitting neck: both heads share
 
 
+def test_loss_by_outputs_is_loss_from_given_head_outputs():
+    """loss() == loss_by_outputs() of the heads' outputs (eval mode: the forwards are
+    deterministic), key order included (MMEngine sums the losses in that order); with an
+    auxiliary head it needs the features, and each task is optional."""
+    aux = dict(type='FCNHead', in_channels=64, in_index=2, channels=8, num_convs=1,
+               concat_input=False, num_classes=NUM_CLASSES, norm_cfg=dict(type='BN'),
+               dropout_ratio=0.0, loss_decode=dict(type='CrossEntropyLoss', loss_weight=0.4))
+    model = build_model(tiny_cfg(auxiliary_head=aux, seg_loss_weight=0.5,
+                                 depth_loss_weight=2.0)).eval()
+    inputs, samples = batch()
+    expected = model.loss(inputs, samples)
+    seg_feats, depth_feats = model.extract_task_feats(inputs)
+    seg_logits = model.decode_head.forward(seg_feats)
+    depth_pred = model.depth_head.forward(depth_feats)
+    got = model.loss_by_outputs(samples, seg_logits, depth_pred, seg_feats)
+    assert list(got) == list(expected) == ['decode.loss_ce', 'decode.acc_seg', 'aux.loss_ce',
+                                           'aux.acc_seg', 'depth.loss_silog',
+                                           'depth.loss_berhu', 'num_no_depth']
+    for k in expected:
+        torch.testing.assert_close(got[k], expected[k], rtol=0, atol=0)
+    # the weights apply: decode CE by hand, times seg_loss_weight
+    ce = F.cross_entropy(F.interpolate(seg_logits, size=(64, 64), mode='bilinear'),
+                         torch.stack([ds.gt_sem_seg.data[0] for ds in samples]))
+    torch.testing.assert_close(got['decode.loss_ce'], 0.5 * ce)
+    depth_only = model.loss_by_outputs(samples, depth_pred=depth_pred)
+    assert list(depth_only) == ['depth.loss_silog', 'depth.loss_berhu', 'num_no_depth']
+    with pytest.raises(ValueError, match='auxiliary head.* need seg_feats'):
+        model.loss_by_outputs(samples, seg_logits=seg_logits)
+
+
+def test_ccam_neck_diagnostics():
+    model = build_model(tiny_cfg()).train()
+    with torch.no_grad():
+        model.neck.attentions[1].gamma_d.fill_(0.75)
+    model.extract_task_feats(batch()[0])
+    diag = model.neck.diagnostics()
+    assert list(diag) == [f'{n}.l{lv}' for lv in (0, 3)
+                          for n in ('gamma_s', 'gamma_d', 'entropy_sd', 'entropy_ds')]
+    assert diag['gamma_d.l3'].item() == 0.75 and diag['gamma_s.l0'].item() == 0.0
+    # row entropies of a softmax over C channels lie in [0, log C]
+    assert 0 <= diag['entropy_sd.l3'].item() <= torch.log(torch.tensor(128.0)).item()
+    assert not any(v.requires_grad for v in diag.values())
+    assert build_model(tiny_cfg(attention=None)).neck.diagnostics() == {}
+
+
 def test_no_head_or_aux_without_seg_is_an_error():
     with pytest.raises(ValueError, match='at least one'):
         MODELS.build(tiny_cfg(seg=False, depth=False))

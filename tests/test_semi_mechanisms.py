@@ -15,6 +15,7 @@ from mmengine.optim import build_optim_wrapper
 from test_mean_teacher_seg_depth import build, make_batch
 
 import mmseg_ccam.models.segmentors.mean_teacher_seg_depth as mt
+from mmseg_ccam.augmentation.affine_mix import DEFAULT_MARGIN, WARP_DEFAULTS
 
 pytestmark = pytest.mark.usefixtures('one_thread')
 
@@ -182,9 +183,10 @@ def test_weak_view_to_teacher_strong_view_to_student(monkeypatch, strong):
         assert torch.equal(student_view, mixed)
 
 
-@pytest.mark.parametrize('option', [dict(mode='classmix'), dict(depth_order='shuffled')])
+@pytest.mark.parametrize('option', [dict(warp=None, mask=dict(type='ClassMask')),
+                                    dict(mask=dict(type='ShuffledDepthMask', margin=0.3))])
 def test_mixing_controls_reach_the_semi_step(monkeypatch, option):
-    model = build(semi_train_cfg=dict(tau=0.0, color_aug=None, affine_mix=option))
+    model = build(semi_train_cfg=dict(tau=0.0, color_aug=None, mix=option))
     model.train()
     seen = []
     original = mt.affine_mix_batch
@@ -196,11 +198,54 @@ def test_mixing_controls_reach_the_semi_step(monkeypatch, option):
     monkeypatch.setattr(mt, 'affine_mix_batch', wrapper)
     inputs, samples = make_batch()
     losses = model.loss(inputs, samples)
-    (key, value), = option.items()
-    assert len(seen) == 1 and seen[0][key] == value
+    assert len(seen) == 1 and type(seen[0]['mask']).__name__ == option['mask']['type']
+    assert vars(seen[0]['mask']) == {k: v for k, v in option['mask'].items() if k != 'type'}
+    assert seen[0]['warp'] is ('warp' not in option)
     assert torch.isfinite(losses['unsup.loss_seg'])
-    with pytest.raises(ValueError, match=r'affine_mix\.mode must be one of'):
-        build(semi_train_cfg=dict(affine_mix=dict(mode='cutmix')))
+
+
+def test_a_new_registered_mask_is_a_config_line(monkeypatch):
+    """A BaseMixMask subclass registered in MIX_MASKS (what a new file in
+    augmentation/mix_masks/ does at import) is used by the step and listed by the analysis."""
+    from mmseg_ccam.apis.mix_statistics import mix_arms
+    from mmseg_ccam.augmentation.mix_masks import MIX_MASKS, BaseMixMask
+
+    class LeftHalfMask(BaseMixMask):
+        def __call__(self, depth_a, depth_b, seg_b, *, generator, ignore_index):
+            mask = torch.zeros_like(depth_a, dtype=torch.bool)
+            mask[..., :depth_a.shape[-1] // 2] = True
+            return mask
+
+    MIX_MASKS.register_module(module=LeftHalfMask)
+    try:
+        model = build(semi_train_cfg=dict(tau=0.0, color_aug=None, strong_aug=None,
+                                          mix=dict(mask=dict(type='LeftHalfMask'))))
+        model.train()
+        losses = model.loss(*make_batch())
+        assert losses['unsup.pasted_frac'].item() == 0.5
+        assert {'LeftHalfMask', 'LeftHalfMask-unmoved'} <= set(mix_arms())
+    finally:
+        MIX_MASKS.module_dict.pop('LeftHalfMask', None)
+
+
+def test_mix_config_is_checked_and_the_old_form_refused():
+    with pytest.raises(KeyError, match="'CutMix' is not a registered mixing mask"):
+        build(semi_train_cfg=dict(mix=dict(mask=dict(type='CutMix'))))
+    with pytest.raises(KeyError, match='semi_train_cfg.mix.warp: .*scale'):
+        build(semi_train_cfg=dict(mix=dict(warp=dict(scale=(1, 2)))))
+    with pytest.raises(TypeError, match='mix.warp must be a dict'):
+        build(semi_train_cfg=dict(mix=dict(warp=False)))
+    with pytest.raises(ValueError, match='mix.prob must be a number in'):
+        build(semi_train_cfg=dict(mix=dict(prob=1.5)))
+    with pytest.raises(ValueError, match='margin must be >= 0'):
+        build(semi_train_cfg=dict(mix=dict(mask=dict(type='DepthOrderMask', margin=-1))))
+    for old in (dict(mode='classmix'), dict(depth_order='shuffled'), None):
+        with pytest.raises(KeyError, match=r"affine_mix .* is replaced by semi_train_cfg\.mix"):
+            build(semi_train_cfg=dict(affine_mix=old))
+    # defaults: the warp's and the depth order with DEFAULT_MARGIN
+    mix = build().semi_train_cfg['mix']
+    assert mix['warp'] == WARP_DEFAULTS and mix['prob'] == 1.0
+    assert type(mix['mask']).__name__ == 'DepthOrderMask' and mix['mask'].margin == DEFAULT_MARGIN
 
 
 # ------------------------------------------------------------------ pseudo-label schedule

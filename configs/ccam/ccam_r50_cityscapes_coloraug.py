@@ -7,7 +7,7 @@ train_pipeline = [
     dict(type='RandomResize', scale={{_base_.img_scale}}, ratio_range=(0.5, 2.0), keep_ratio=True),
     dict(type='RandomCrop', crop_size={{_base_.crop_size}}, cat_max_ratio=0.75),
     dict(type='RandomFlip', prob=0.5),
-    dict(type='ColorAug', prob=0.5, brightness=0.4, contrast=0.4, saturation=0.4, hue=0.1),
+    dict(type='ColorAug'),  # COLOR_AUG_DEFAULTS (mmseg_ccam/augmentation/color_aug.py)
     dict(type='PhotoMetricDistortion'),
     dict(type='PackSegInputs'),
 ]

@@ -1,33 +1,48 @@
 """What a mixing mask does to the classes of the unlabeled targets.
 
 The semi-supervised step trains the student on a mixed view: the teacher's pseudo-label of a
-frame A with pixels of a partner B pasted over it (AffineMix, DepthMix, ClassMix, or AffineMix
-with another frame's depth). Which classes of A the paste covers, and which classes of B it
-brings in, changes what the student is taught on the unlabeled frames, whatever the quality
-of the pseudo-labels. A depth-ordered mask pastes near surfaces over far ones, so far classes
-(sky, building facades) lose target pixels and near ones (cars, road in front) gain them.
+frame A with pixels of a partner B pasted over it, where a registered mixing mask says
+(``MIX_MASKS``: the depth order of AffineMix / DepthMix, ClassMix's classes, another frame's
+depth order), B moved by the warp or not. Which classes of A the paste covers, and which classes
+of B it brings in, changes what the student is taught on the unlabeled frames, whatever the
+quality of the pseudo-labels. A depth-ordered mask pastes near surfaces over far ones, so far
+classes (sky, building facades) lose target pixels and near ones (cars, road in front) gain
+them.
 
 :func:`mix_class_counts` counts one mixed batch per class; :func:`mix_statistics` applies
 several masks to the same teacher predictions of one batch, with the same pairs and warps, so
 the masks are compared on identical input.
 """
-from typing import Dict, Sequence
+import inspect
+from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
 
-from ..augmentation.affine_mix import affine_mix_batch
+from ..augmentation.affine_mix import WARP_DEFAULTS, affine_mix_batch
+from ..augmentation.mix_masks import MIX_MASKS, build_mix_mask
 from ..models.segmentors.mean_teacher_seg_depth import IGNORE_INDEX, split_labeled
 
-__all__ = ['MIX_MODES', 'mix_class_counts', 'mix_statistics']
+__all__ = ['UNMOVED', 'mix_arms', 'mix_class_counts', 'mix_statistics']
 
-# The mixing arms of the semi-supervised step, as ``semi_train_cfg.affine_mix`` overrides.
-MIX_MODES: Dict[str, dict] = {
-    'affinemix': dict(mode='affinemix', depth_order='true'),
-    'depthmix': dict(mode='depthmix', depth_order='true'),
-    'classmix': dict(mode='classmix', depth_order='true'),
-    'shuffled': dict(mode='affinemix', depth_order='shuffled'),
-}
+UNMOVED = '-unmoved'  # suffix of the arms whose partner is not warped (DepthMix, ClassMix)
+
+
+def mix_arms() -> List[str]:
+    """Every registered mixing mask, with the model's warp (``NAME``) and with the partner
+    unmoved (``NAME-unmoved``): ``DepthOrderMask`` is AffineMix, ``DepthOrderMask-unmoved``
+    DepthMix, ``ClassMask-unmoved`` ClassMix, ``ShuffledDepthMask`` the depth-order control."""
+    return [name + suffix for name in sorted(MIX_MASKS.module_dict) for suffix in ('', UNMOVED)]
+
+
+def _arm_mask(name: str, model_mask):
+    """The mask ``name`` with the options of the model's mask that it accepts (e.g. its
+    ``margin``), so every arm mixes with the model's settings."""
+    cls = MIX_MASKS.get(name)
+    accepted = inspect.signature(cls.__init__).parameters
+    options = {k: v for k, v in vars(model_mask).items() if k in accepted} \
+        if model_mask is not None else {}
+    return build_mix_mask(dict(type=name, **options))
 
 
 def _bincount(labels: torch.Tensor, num_classes: int) -> np.ndarray:
@@ -64,32 +79,34 @@ def mix_class_counts(pseudo: torch.Tensor, mixed: torch.Tensor, mask: torch.Tens
 
 @torch.no_grad()
 def mix_statistics(model: torch.nn.Module, inputs: torch.Tensor, data_samples: list,
-                   modes: Sequence[str] = tuple(MIX_MODES),
+                   arms: Optional[Sequence[str]] = None,
                    seed: int = 0) -> Dict[str, Dict[str, np.ndarray]]:
     """Class counts of several masks on the unlabeled samples of one training batch.
 
     The teacher of ``model`` (a :class:`MeanTeacherSegDepth`) predicts once, as in the
-    semi-supervised step; each mode then mixes these predictions with the model's own
-    ``semi_train_cfg.affine_mix`` options (margin, scale range, ...) and its ``mode`` /
-    ``depth_order`` replaced by :data:`MIX_MODES`. Every mode draws from a generator seeded
-    with ``seed``, so all of them see the same partner pairs.
+    semi-supervised step; each arm of :func:`mix_arms` then mixes these predictions with the
+    model's ``semi_train_cfg.mix`` options (its ``prob``, its warp or, for the ``-unmoved``
+    arms, none, and the options of its mask that the arm's mask accepts, e.g. ``margin``).
+    Every arm draws from a generator seeded with ``seed``, so all of them see the same
+    partner pairs.
 
     Args:
         model (MeanTeacherSegDepth): The semi-supervised model (its teacher is used).
         inputs (Tensor): ``B x 3 x H x W`` preprocessed images (``data_preprocessor`` output).
         data_samples (list[SegDataSample]): The batch's samples; the unlabeled ones are mixed.
-        modes (Sequence[str]): Keys of :data:`MIX_MODES`.
+        arms (Sequence[str] | None): Names from :func:`mix_arms`; None: all of them.
         seed (int): Seed of the mixing draws.
 
     Returns:
-        dict[str, dict[str, np.ndarray]]: Per mode, the counts of :func:`mix_class_counts`
+        dict[str, dict[str, np.ndarray]]: Per arm, the counts of :func:`mix_class_counts`
         plus ``'pixels'`` (the number of target pixels); empty when the batch has no
         unlabeled sample.
     """
-    unknown = [m for m in modes if m not in MIX_MODES]
+    known = mix_arms()
+    arms = known if arms is None else list(arms)
+    unknown = [a for a in arms if a not in known]
     if unknown:
-        raise ValueError(f'mix_statistics: unknown mode(s) {unknown}; choose from '
-                         f'{list(MIX_MODES)}.')
+        raise ValueError(f'mix_statistics: unknown arm(s) {unknown}; choose from {known}.')
     cfg = getattr(model, 'semi_train_cfg', None)
     if cfg is None or not hasattr(model, 'teacher_predict'):
         raise ValueError('mix_statistics: the model must be a MeanTeacherSegDepth (got '
@@ -99,15 +116,17 @@ def mix_statistics(model: torch.nn.Module, inputs: torch.Tensor, data_samples: l
         return {}
     x = inputs[torch.tensor(unlabeled, device=inputs.device)]
     pseudo, _, depth = model.teacher_predict(x)
-    options = {k: v for k, v in (cfg['affine_mix'] or {}).items()
-               if k not in ('mode', 'depth_order')}
+    mix = cfg['mix'] or {}
+    warp = mix.get('warp') or WARP_DEFAULTS
     num_classes = model.student.decode_head.num_classes
     out = {}
-    for mode in modes:
+    for arm in arms:
+        name = arm[:-len(UNMOVED)] if arm.endswith(UNMOVED) else arm
         generator = torch.Generator().manual_seed(seed)
         mixed = affine_mix_batch(x, pseudo, depth, generator=generator, seg_pad_val=IGNORE_INDEX,
-                                 **options, **MIX_MODES[mode])
+                                 prob=mix.get('prob', 1.0), warp=not arm.endswith(UNMOVED),
+                                 **warp, mask=_arm_mask(name, mix.get('mask')))
         counts = mix_class_counts(pseudo, mixed.seg, mixed.mask, num_classes)
         counts['pixels'] = np.int64(pseudo.numel())
-        out[mode] = counts
+        out[arm] = counts
     return out

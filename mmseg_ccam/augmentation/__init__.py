@@ -4,9 +4,11 @@ The numpy forms serve the data pipeline (one sample, ``H x W x C`` images); the 
 serve the semi-supervised step (batches, ``B x C x H x W``, any device), as does
 :func:`strong_aug_batch` (the student's strong view). Each pair shares one
 algorithm and accepts the same explicit parameter records, so they can be checked against
-each other.
+each other. The masks of the batch mixing are registered components (:mod:`.mix_masks`).
 """
 from .affine_mix import (
+    DEFAULT_MARGIN,
+    WARP_DEFAULTS,
     AffineMixBatchResult,
     AffineMixResult,
     AffineParams,
@@ -23,6 +25,7 @@ from .affine_mix import (
     warp_nearest,
 )
 from .color_aug import (
+    COLOR_AUG_DEFAULTS,
     ColorAugBatchResult,
     ColorAugParams,
     color_aug,
@@ -30,13 +33,20 @@ from .color_aug import (
     jitter_range,
     sample_color_aug_params,
 )
-from .strong_aug import StrongAugBatchResult, gaussian_kernels, strong_aug_batch
+from .mix_masks import MIX_MASKS, BaseMixMask, build_mix_mask
+from .strong_aug import (
+    STRONG_AUG_DEFAULTS,
+    StrongAugBatchResult,
+    gaussian_kernels,
+    strong_aug_batch,
+)
 
 __all__ = [
     'AffineParams', 'AffineMixResult', 'AffineMixBatchResult', 'sample_affine_params',
     'sample_affine_params_batch', 'source_coords', 'nearest_indices', 'warp_image',
     'warp_nearest', 'warp_depth', 'occlusion_mask', 'affine_mix', 'affine_mix_batch',
-    'class_mask_batch',
+    'class_mask_batch', 'DEFAULT_MARGIN', 'WARP_DEFAULTS', 'MIX_MASKS', 'BaseMixMask',
+    'build_mix_mask', 'COLOR_AUG_DEFAULTS', 'STRONG_AUG_DEFAULTS',
     'ColorAugParams', 'ColorAugBatchResult', 'jitter_range', 'sample_color_aug_params',
     'color_aug', 'color_aug_batch', 'StrongAugBatchResult', 'gaussian_kernels',
     'strong_aug_batch'

@@ -43,7 +43,7 @@ everything". It is relative, so one value serves near and far pixels alike.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -52,10 +52,21 @@ __all__ = [
     'AffineParams', 'AffineMixResult', 'AffineMixBatchResult', 'sample_affine_params',
     'sample_affine_params_batch', 'source_coords', 'nearest_indices', 'warp_image',
     'warp_nearest', 'warp_depth', 'occlusion_mask', 'affine_mix', 'class_mask_batch',
-    'affine_mix_batch'
+    'affine_mix_batch', 'check_margin', 'check_warp', 'DEFAULT_MARGIN', 'WARP_DEFAULTS'
 ]
 
 ArrayLike = Union[np.ndarray, torch.Tensor]
+
+# The one home of AffineMix's defaults (the numpy transform, the batch form, the semi-supervised
+# step's ``mix`` and the mixing masks read them; configs override). A margin of 0 is plain depth
+# order; the semi-supervised configs set 0.3 (configs/_base_/semi/mean_teacher.py says why).
+DEFAULT_SCALE_RANGE = (1.0, 1.5)
+DEFAULT_MAX_TRANSLATE_RATIO = 0.2
+DEFAULT_FLIP_PROB = 0.5
+DEFAULT_MARGIN = 0.0
+WARP_DEFAULTS = dict(scale_range=DEFAULT_SCALE_RANGE,
+                     max_translate_ratio=DEFAULT_MAX_TRANSLATE_RATIO,
+                     flip_prob=DEFAULT_FLIP_PROB)
 
 
 @dataclass(frozen=True)
@@ -82,8 +93,9 @@ class AffineParams:
         return asdict(self)
 
 
-def _check_ranges(scale_range: Sequence[float], max_translate_ratio: float,
-                  flip_prob: float) -> Tuple[float, float]:
+def check_warp(scale_range: Sequence[float], max_translate_ratio: float,
+               flip_prob: float) -> Tuple[float, float]:
+    """``(s_min, s_max)``, or ValueError for ranges that cannot be drawn from."""
     if len(scale_range) != 2 or not 0 < scale_range[0] <= scale_range[1]:
         raise ValueError('AffineMix scale_range must be (s_min, s_max) with '
                          f'0 < s_min <= s_max, got {scale_range}')
@@ -96,9 +108,9 @@ def _check_ranges(scale_range: Sequence[float], max_translate_ratio: float,
 
 def sample_affine_params(height: int,
                          width: int,
-                         scale_range: Sequence[float] = (1.0, 1.5),
-                         max_translate_ratio: float = 0.2,
-                         flip_prob: float = 0.5,
+                         scale_range: Sequence[float] = DEFAULT_SCALE_RANGE,
+                         max_translate_ratio: float = DEFAULT_MAX_TRANSLATE_RATIO,
+                         flip_prob: float = DEFAULT_FLIP_PROB,
                          rng: Any = np.random) -> AffineParams:
     """Draw one :class:`AffineParams` with numpy randomness.
 
@@ -112,7 +124,7 @@ def sample_affine_params(height: int,
         rng: Anything with ``uniform(low, high)``: the ``np.random`` module (default, the global
             RNG seeded by MMEngine), a ``RandomState`` or a ``Generator``.
     """
-    lo, hi = _check_ranges(scale_range, max_translate_ratio, flip_prob)
+    lo, hi = check_warp(scale_range, max_translate_ratio, flip_prob)
     scale = float(rng.uniform(lo, hi)) if hi > lo else lo
     tx = float(rng.uniform(-max_translate_ratio * width, max_translate_ratio * width))
     ty = float(rng.uniform(-max_translate_ratio * height, max_translate_ratio * height))
@@ -123,16 +135,16 @@ def sample_affine_params(height: int,
 def sample_affine_params_batch(batch_size: int,
                                height: int,
                                width: int,
-                               scale_range: Sequence[float] = (1.0, 1.5),
-                               max_translate_ratio: float = 0.2,
-                               flip_prob: float = 0.5,
+                               scale_range: Sequence[float] = DEFAULT_SCALE_RANGE,
+                               max_translate_ratio: float = DEFAULT_MAX_TRANSLATE_RATIO,
+                               flip_prob: float = DEFAULT_FLIP_PROB,
                                generator: Optional[torch.Generator] = None) -> List[AffineParams]:
     """Draw ``batch_size`` independent :class:`AffineParams` from a ``torch.Generator``.
 
     Same distributions as :func:`sample_affine_params`; the draws happen on the generator's
     device (CPU when ``generator`` is None, using torch's global RNG).
     """
-    lo, hi = _check_ranges(scale_range, max_translate_ratio, flip_prob)
+    lo, hi = check_warp(scale_range, max_translate_ratio, flip_prob)
     dev = generator.device if generator is not None else torch.device('cpu')
     u = torch.rand(batch_size, 4, generator=generator, device=dev, dtype=torch.float64)
     u = u.cpu().tolist()
@@ -258,14 +270,16 @@ def warp_depth(depth: np.ndarray, params: AffineParams) -> np.ndarray:
     return out
 
 
-def _check_margin(margin: float) -> float:
-    if not margin >= 0:
+def check_margin(margin: float) -> float:
+    """``margin`` as a float, or ValueError unless it is a number >= 0."""
+    if isinstance(margin, bool) or not margin >= 0:
         raise ValueError(f'AffineMix margin must be >= 0 (a fraction of the partner depth), '
                          f'got {margin}')
     return float(margin)
 
 
-def occlusion_mask(depth_a: ArrayLike, depth_b: ArrayLike, margin: float = 0.0) -> ArrayLike:
+def occlusion_mask(depth_a: ArrayLike, depth_b: ArrayLike,
+                   margin: float = DEFAULT_MARGIN) -> ArrayLike:
     """``M = valid_B & (~valid_A | (1 + margin) * Z_B < Z_A)``; depth ``<= 0`` is invalid
     (infinitely far).
 
@@ -277,7 +291,7 @@ def occlusion_mask(depth_a: ArrayLike, depth_b: ArrayLike, margin: float = 0.0) 
         margin (float): Relative margin >= 0: ``B`` must be nearer than ``A`` by more than
             ``margin * Z_B``. Default: 0.0 (plain depth order).
     """
-    margin = _check_margin(margin)
+    margin = check_margin(margin)
     valid_a = depth_a > 0
     valid_b = depth_b > 0
     nearer = (depth_b < depth_a) if margin == 0 else (depth_b * (1.0 + margin) < depth_a)
@@ -317,7 +331,7 @@ def affine_mix(img_a: np.ndarray,
                seg_pad_val: int = 255,
                extra_a: Sequence[np.ndarray] = (),
                extra_b: Sequence[np.ndarray] = (),
-               margin: float = 0.0) -> AffineMixResult:
+               margin: float = DEFAULT_MARGIN) -> AffineMixResult:
     """Paste the moved partner ``B`` onto ``A`` where it is nearer (numpy, one sample).
 
     Args:
@@ -463,17 +477,17 @@ def affine_mix_batch(img: torch.Tensor,
                      generator: Optional[torch.Generator] = None,
                      pairs: Optional[torch.Tensor] = None,
                      params: Optional[Sequence[AffineParams]] = None,
-                     scale_range: Sequence[float] = (1.0, 1.5),
-                     max_translate_ratio: float = 0.2,
-                     flip_prob: float = 0.5,
+                     scale_range: Sequence[float] = DEFAULT_SCALE_RANGE,
+                     max_translate_ratio: float = DEFAULT_MAX_TRANSLATE_RATIO,
+                     flip_prob: float = DEFAULT_FLIP_PROB,
                      warp: bool = True,
                      prob: float = 1.0,
-                     margin: float = 0.0,
+                     margin: Optional[float] = None,
+                     mask: Optional[Callable[..., torch.Tensor]] = None,
                      seg_pad_val: int = 255,
                      extra: Union[None, torch.Tensor, Sequence[torch.Tensor]] = None,
-                     extra_depth: Union[None, torch.Tensor, Sequence[torch.Tensor]] = None,
-                     mode: str = 'affinemix',
-                     depth_order: str = 'true') -> AffineMixBatchResult:
+                     extra_depth: Union[None, torch.Tensor, Sequence[torch.Tensor]] = None
+                     ) -> AffineMixBatchResult:
     """AffineMix on a batch: sample ``i`` receives its moved partner ``pairs[i]``.
 
     Works on the inputs' device, vectorised over the batch (no Python loop over pixels or
@@ -496,24 +510,21 @@ def affine_mix_batch(img: torch.Tensor,
         warp (bool): False gives DepthMix (no warp; mask from the depth comparison only).
         prob (float): Per-sample probability of mixing at all; unmixed samples are returned
             unchanged with an all-False mask. Default: 1.0.
-        margin (float): Relative depth margin of the occlusion test: the partner is pasted
-            where ``(1 + margin) * Z_B' < Z_A`` (see :func:`occlusion_mask`). Default: 0.0.
+        margin (float | None): Relative depth margin of the default depth-order mask: the
+            partner is pasted where ``(1 + margin) * Z_B' < Z_A`` (see :func:`occlusion_mask`).
+            Default (None): :data:`DEFAULT_MARGIN`. Give it to ``mask`` instead when ``mask``
+            is set.
+        mask (callable | None): The mixing mask, a :class:`~mmseg_ccam.augmentation.mix_masks.
+            BaseMixMask` (``DepthOrderMask``, ``ClassMask`` (ClassMix with ``warp=False``),
+            ``ShuffledDepthMask``, ...; see ``MIX_MASKS``) called as ``mask(depth_a, depth_b',
+            seg_b', generator=, ignore_index=seg_pad_val)`` on ``B x 1 x H x W`` maps.
+            Default: the depth order with ``margin``.
         seg_pad_val (int): Label of partner pixels from outside its image (never pasted).
         extra: Tensor(s) ``B x H x W`` / ``B x C x H x W`` (confidence, pixel weights)
             warped by nearest neighbour and mixed with the same mask.
         extra_depth: Depth tensor(s) of the same shapes (e.g. ground-truth depth while
             ``depth`` is the teacher's): warped by nearest neighbour, divided by ``s`` and
             mixed with the same mask (the mask is not recomputed from them).
-        mode (str): ``'affinemix'`` (default), ``'depthmix'`` (same as ``warp=False``) or
-            ``'classmix'``, the control without depth: the partner is not moved and, per
-            sample, ``ceil(n / 2)`` of the ``n`` classes present in its ``seg`` (other than
-            ``seg_pad_val``), drawn without replacement, are pasted whole (Olsson et al.'s
-            ClassMix; ``seg`` is required, ``margin`` unused).
-        depth_order (str): ``'true'`` (default) or ``'shuffled'``, the control for depth
-            order: sample ``i`` receives the occlusion mask computed for sample ``d[i]``,
-            ``d`` a random cyclic shift of the batch (no fixed point, needs ``B >= 2``), kept
-            to where the moved partner has valid pixels, so the pasted fraction and blob
-            shapes stay AffineMix's while their agreement with this image's geometry is lost.
 
     Returns:
         AffineMixBatchResult
@@ -523,20 +534,14 @@ def affine_mix_batch(img: torch.Tensor,
     b, _, h, w = img.shape
     hw = (h, w)
     device = img.device
-    _check_margin(margin)
-    if mode not in ('affinemix', 'depthmix', 'classmix'):
-        raise ValueError(f"affine_mix_batch: mode must be 'affinemix', 'depthmix' or "
-                         f"'classmix', got {mode!r}")
-    if depth_order not in ('true', 'shuffled'):
-        raise ValueError(f"affine_mix_batch: depth_order must be 'true' or 'shuffled', got "
-                         f'{depth_order!r}')
-    if mode == 'classmix' and (seg is None or depth_order != 'true'):
-        raise ValueError("affine_mix_batch: mode='classmix' pastes classes of the partner's "
-                         "`seg` (give it) and reads no depth (leave depth_order='true')")
-    if depth_order == 'shuffled' and b < 2:
-        raise ValueError("affine_mix_batch: depth_order='shuffled' takes another sample's "
-                         f'mask and needs a batch of at least 2, got {b}')
-    warp = warp and mode == 'affinemix'
+    if mask is None:
+        margin = check_margin(DEFAULT_MARGIN if margin is None else margin)
+
+        def mask(depth_a, depth_b, seg_b, *, generator, ignore_index):
+            return occlusion_mask(depth_a, depth_b, margin)
+    elif margin is not None:
+        raise ValueError('affine_mix_batch: `margin` sets the default depth-order mask; with '
+                         '`mask` given, set the margin on the mask (e.g. DepthOrderMask(margin)).')
     depth4 = _to_bchw(depth, 'depth', b, hw)
     if depth4.shape[1] != 1:
         raise ValueError('affine_mix_batch: `depth` must have one channel, got '
@@ -604,14 +609,7 @@ def affine_mix_batch(img: torch.Tensor,
                         torch.zeros((), dtype=e.dtype, device=device)) for e in extra_depths_b
         ]
 
-    if mode == 'classmix':
-        mask4 = class_mask_batch(seg_b, seg_pad_val, generator)
-    else:
-        mask4 = occlusion_mask(depth4, depth_b, margin)
-        if depth_order == 'shuffled':
-            shift = int(torch.randint(1, b, (1, ), generator=generator, device=gdev))
-            # another pair's mask, kept to where this sample's moved partner has pixels
-            mask4 = mask4[(torch.arange(b, device=device) + shift) % b] & (depth_b > 0)
+    mask4 = mask(depth4, depth_b, seg_b, generator=generator, ignore_index=seg_pad_val)
     mask4 = mask4 & applied.view(b, 1, 1, 1)
 
     def mix(a: torch.Tensor, bb: torch.Tensor, like: torch.Tensor) -> torch.Tensor:

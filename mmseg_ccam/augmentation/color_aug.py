@@ -38,9 +38,15 @@ import numpy as np
 import torch
 
 __all__ = [
+    'COLOR_AUG_DEFAULTS',
     'ColorAugParams', 'ColorAugBatchResult', 'jitter_range', 'sample_color_aug_params',
     'color_aug', 'color_aug_batch'
 ]
+
+# The one home of ColorAug's defaults (the numpy transform, the batch form and the
+# semi-supervised step's ``color_aug`` read them; configs override): per-class probability and
+# ColorJitter-style ranges.
+COLOR_AUG_DEFAULTS = dict(prob=0.5, brightness=0.4, contrast=0.4, saturation=0.4, hue=0.1)
 
 Range = Union[float, Tuple[float, float]]
 
@@ -127,11 +133,11 @@ def _ranges(brightness: Range, contrast: Range, saturation: Range,
 
 
 def sample_color_aug_params(seg: np.ndarray,
-                            prob: float = 0.5,
-                            brightness: Range = 0.4,
-                            contrast: Range = 0.4,
-                            saturation: Range = 0.4,
-                            hue: Range = 0.1,
+                            prob: float = COLOR_AUG_DEFAULTS['prob'],
+                            brightness: Range = COLOR_AUG_DEFAULTS['brightness'],
+                            contrast: Range = COLOR_AUG_DEFAULTS['contrast'],
+                            saturation: Range = COLOR_AUG_DEFAULTS['saturation'],
+                            hue: Range = COLOR_AUG_DEFAULTS['hue'],
                             ignore_index: int = 255,
                             rng: Any = np.random) -> ColorAugParams:
     """Select classes of ``seg`` with probability ``prob`` and draw their factors.
@@ -264,11 +270,11 @@ def color_aug_batch(img: torch.Tensor,
                     seg: torch.Tensor,
                     *,
                     generator: Optional[torch.Generator] = None,
-                    prob: float = 0.5,
-                    brightness: Range = 0.4,
-                    contrast: Range = 0.4,
-                    saturation: Range = 0.4,
-                    hue: Range = 0.1,
+                    prob: float = COLOR_AUG_DEFAULTS['prob'],
+                    brightness: Range = COLOR_AUG_DEFAULTS['brightness'],
+                    contrast: Range = COLOR_AUG_DEFAULTS['contrast'],
+                    saturation: Range = COLOR_AUG_DEFAULTS['saturation'],
+                    hue: Range = COLOR_AUG_DEFAULTS['hue'],
                     ignore_index: int = 255,
                     channel_order: str = 'rgb',
                     mean: Optional[Sequence[float]] = None,

@@ -25,7 +25,13 @@ import torch.nn.functional as F
 
 from .color_aug import Range, color_aug_batch
 
-__all__ = ['StrongAugBatchResult', 'gaussian_kernels', 'strong_aug_batch']
+__all__ = ['StrongAugBatchResult', 'gaussian_kernels', 'strong_aug_batch', 'STRONG_AUG_DEFAULTS']
+
+# The one home of the strong view's defaults (DACS: colour jitter, Gaussian blur); the
+# semi-supervised step's ``strong_aug`` reads them, configs override.
+STRONG_AUG_DEFAULTS = dict(color_prob=0.8, brightness=0.2, contrast=0.2, saturation=0.2,
+                           hue=0.05, blur_prob=0.5, blur_sigma=(0.15, 1.15),
+                           blur_kernel_ratio=0.1)
 
 
 class StrongAugBatchResult(NamedTuple):
@@ -67,14 +73,14 @@ def _blur(img: torch.Tensor, sigma: torch.Tensor, size: int) -> torch.Tensor:
 def strong_aug_batch(img: torch.Tensor,
                      *,
                      generator: Optional[torch.Generator] = None,
-                     color_prob: float = 0.8,
-                     brightness: Range = 0.2,
-                     contrast: Range = 0.2,
-                     saturation: Range = 0.2,
-                     hue: Range = 0.05,
-                     blur_prob: float = 0.5,
-                     blur_sigma: Tuple[float, float] = (0.15, 1.15),
-                     blur_kernel_ratio: float = 0.1,
+                     color_prob: float = STRONG_AUG_DEFAULTS['color_prob'],
+                     brightness: Range = STRONG_AUG_DEFAULTS['brightness'],
+                     contrast: Range = STRONG_AUG_DEFAULTS['contrast'],
+                     saturation: Range = STRONG_AUG_DEFAULTS['saturation'],
+                     hue: Range = STRONG_AUG_DEFAULTS['hue'],
+                     blur_prob: float = STRONG_AUG_DEFAULTS['blur_prob'],
+                     blur_sigma: Tuple[float, float] = STRONG_AUG_DEFAULTS['blur_sigma'],
+                     blur_kernel_ratio: float = STRONG_AUG_DEFAULTS['blur_kernel_ratio'],
                      channel_order: str = 'rgb',
                      mean: Optional[Sequence[float]] = None,
                      std: Optional[Sequence[float]] = None,

@@ -2,8 +2,10 @@
 
 For ``--batches`` training batches of a semi-supervised config (its train dataloader and
 pipeline), the checkpoint's teacher predicts the pseudo-labels and depth of the unlabeled
-frames once; AffineMix, DepthMix, ClassMix and AffineMix with shuffled depth then mix the same
-predictions with the same partners (``mmseg_ccam.apis.mix_statistics``). The first table gives
+frames once; every registered mixing mask (``MIX_MASKS``), with the config's warp and with the
+partner unmoved, then mixes the same predictions with the same partners
+(``mmseg_ccam.apis.mix_statistics``; ``DepthOrderMask`` is AffineMix, ``DepthOrderMask-unmoved``
+DepthMix, ``ClassMask-unmoved`` ClassMix). The first table gives
 each class's share of the target pixels before mixing and after each mask, the second the
 share of each class's pixels that the paste covers, the last row the pasted fraction.
 
@@ -22,7 +24,7 @@ from mmengine.runner import set_random_seed
 
 import mmseg_ccam  # noqa: F401  (registers the modules)
 from mmseg_ccam.apis.analysis import build_model_quietly, build_train_loader
-from mmseg_ccam.apis.mix_statistics import MIX_MODES, mix_statistics
+from mmseg_ccam.apis.mix_statistics import mix_arms, mix_statistics
 from mmseg_ccam.models.segmentors.mean_teacher_seg_depth import split_labeled
 from mmseg_ccam.utils.config_check import load_checked_config
 
@@ -33,7 +35,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('checkpoint', help='trained weights; the teacher predicts the targets')
     parser.add_argument('--batches', type=int, default=25, help='training batches to count')
     parser.add_argument('--seed', type=int, default=0, help='data order and mixing draws')
-    parser.add_argument('--modes', nargs='+', default=list(MIX_MODES), choices=list(MIX_MODES))
+    parser.add_argument('--arms', nargs='+', default=mix_arms(), choices=mix_arms(),
+                        help='registered masks, NAME-unmoved without the warp (default: all)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction, default={})
     return parser.parse_args(argv)
 
@@ -90,7 +93,7 @@ def main(argv: Optional[Sequence[str]] = None) -> str:
         if i == args.batches:
             break
         data = model.data_preprocessor(data, training=True)
-        counts = mix_statistics(model, data['inputs'], data['data_samples'], args.modes,
+        counts = mix_statistics(model, data['inputs'], data['data_samples'], args.arms,
                                 seed=args.seed + i)
         for mode, c in counts.items():
             acc = totals.setdefault(mode, {k: np.zeros_like(v) for k, v in c.items()})

@@ -19,20 +19,25 @@ semi_train_cfg = dict(
     # are those of the intended views; the ColorAug view never moves them ('frozen').
     student_forward='concat',
     color_view_bn='frozen',
+    # The mixing of the unlabeled view: the partner moved by `warp` (None: unmoved, DepthMix)
+    # and pasted where `mask` says (a registered mixing mask: DepthOrderMask, ShuffledDepthMask,
+    # ClassMask; mmseg_ccam/augmentation/mix_masks/). warp=dict(): the defaults (WARP_DEFAULTS in
+    # mmseg_ccam/augmentation/affine_mix.py: zoom in [1, 1.5], shift up to 0.2, flip 0.5).
     # margin: the partner is pasted only where (1 + margin) * its depth < the sample's depth.
     # The zoom s in [1, 1.5] divides the partner's depth, so with margin 0 a flat (young)
     # teacher depth pastes ~95 % of the partner; measured pasted fractions on 64 SynthCity
     # crops (5 draws), ground-truth depth / flat 10 m depth: margin 0: 0.50 / 0.95,
     # 0.1: 0.45 / 0.78, 0.2: 0.41 / 0.60, 0.3: 0.36 / 0.38, 0.5: 0.29 / 0.00. 0.3 keeps a
     # real mix (about a third pasted) whatever the teacher's depth quality.
-    affine_mix=dict(scale_range=(1.0, 1.5), max_translate_ratio=0.2, flip_prob=0.5, warp=True,
-                    margin=0.3),
+    mix=dict(warp=dict(), mask=dict(type='DepthOrderMask', margin=0.3)),
     # The teacher sees the weak view (the pipeline's geometric augmentation only: the
     # unlabeled pipeline has no PhotoMetricDistortion); the student the mix plus this strong
-    # photometric augmentation (DACS: colour jitter, Gaussian blur). None: no weak/strong split.
-    strong_aug=dict(color_prob=0.8, brightness=0.2, contrast=0.2, saturation=0.2, hue=0.05,
-                    blur_prob=0.5, blur_sigma=(0.15, 1.15), blur_kernel_ratio=0.1),
-    color_aug=dict(prob=0.5, brightness=0.4, contrast=0.4, saturation=0.4, hue=0.1))
+    # photometric augmentation (DACS: colour jitter, Gaussian blur; STRONG_AUG_DEFAULTS in
+    # mmseg_ccam/augmentation/strong_aug.py). None: no weak/strong split.
+    strong_aug=dict(),
+    # ColorAug depth view with its defaults (COLOR_AUG_DEFAULTS in
+    # mmseg_ccam/augmentation/color_aug.py); None: no ColorAug loss.
+    color_aug=dict())
 semi_test_cfg = dict(eval_model='teacher')
 # momentum is the student's weight (MMEngine / MMDetection meaning): teacher weight 0.99.
 # update_buffers averages the BN statistics with the weights instead of copying the student's.

@@ -8,7 +8,16 @@ from mmcv.transforms import BaseTransform
 from mmcv.transforms.utils import cache_randomness
 from mmseg.registry import TRANSFORMS
 
-from mmseg_ccam.augmentation.affine_mix import AffineParams, affine_mix, sample_affine_params
+from mmseg_ccam.augmentation.affine_mix import (
+    DEFAULT_FLIP_PROB,
+    DEFAULT_MARGIN,
+    DEFAULT_MAX_TRANSLATE_RATIO,
+    DEFAULT_SCALE_RANGE,
+    AffineParams,
+    affine_mix,
+    check_margin,
+    sample_affine_params,
+)
 
 
 @TRANSFORMS.register_module()
@@ -68,13 +77,13 @@ class AffineMix(BaseTransform):
 
     def __init__(self,
                  prob: float = 1.0,
-                 scale_range: Tuple[float, float] = (1.0, 1.5),
-                 max_translate_ratio: float = 0.2,
-                 flip_prob: float = 0.5,
+                 scale_range: Tuple[float, float] = DEFAULT_SCALE_RANGE,
+                 max_translate_ratio: float = DEFAULT_MAX_TRANSLATE_RATIO,
+                 flip_prob: float = DEFAULT_FLIP_PROB,
                  seg_pad_val: int = 255,
                  warp: bool = True,
                  extra_keys: Sequence[str] = (),
-                 margin: float = 0.0) -> None:
+                 margin: float = DEFAULT_MARGIN) -> None:
         if not 0 <= prob <= 1:
             raise ValueError(f'AffineMix: prob must be in [0, 1], got {prob}')
         # validate the ranges once, at config build time
@@ -87,10 +96,7 @@ class AffineMix(BaseTransform):
         self.seg_pad_val = seg_pad_val
         self.warp = warp
         self.extra_keys = tuple(extra_keys)
-        if not margin >= 0:
-            raise ValueError(f'AffineMix: margin must be >= 0 (a fraction of the partner '
-                             f'depth), got {margin}')
-        self.margin = float(margin)
+        self.margin = check_margin(margin)
 
     def get_indices(self, dataset) -> List[int]:
         """One random partner index (``MultiImageMixDataset`` loads it into mix_results)."""

@@ -8,7 +8,12 @@ from mmcv.transforms import BaseTransform
 from mmcv.transforms.utils import cache_randomness
 from mmseg.registry import TRANSFORMS
 
-from mmseg_ccam.augmentation.color_aug import ColorAugParams, color_aug, sample_color_aug_params
+from mmseg_ccam.augmentation.color_aug import (
+    COLOR_AUG_DEFAULTS,
+    ColorAugParams,
+    color_aug,
+    sample_color_aug_params,
+)
 
 Range = Union[float, Tuple[float, float]]
 
@@ -52,11 +57,11 @@ class ColorAug(BaseTransform):
     """
 
     def __init__(self,
-                 prob: float = 0.5,
-                 brightness: Range = 0.4,
-                 contrast: Range = 0.4,
-                 saturation: Range = 0.4,
-                 hue: Range = 0.1,
+                 prob: float = COLOR_AUG_DEFAULTS['prob'],
+                 brightness: Range = COLOR_AUG_DEFAULTS['brightness'],
+                 contrast: Range = COLOR_AUG_DEFAULTS['contrast'],
+                 saturation: Range = COLOR_AUG_DEFAULTS['saturation'],
+                 hue: Range = COLOR_AUG_DEFAULTS['hue'],
                  ignore_index: int = 255,
                  guide_key: str = 'gt_seg_map',
                  channel_order: str = 'bgr',

@@ -1,5 +1,5 @@
 """CCAM neck: per-task adapters and cross-channel attention on selected backbone levels."""
-from typing import List, Sequence, Tuple, Union
+from typing import Dict, List, Sequence, Tuple, Union
 
 import torch.nn as nn
 from mmcv.cnn import ConvModule
@@ -164,3 +164,16 @@ class CCAMNeck(BaseModule):
             seg_feats[lv] = x_s
             depth_feats[lv] = x_d
         return tuple(seg_feats), tuple(depth_feats)
+
+    def diagnostics(self) -> Dict[str, Tensor]:
+        """``{name}.l{level}`` scalars of every exchange level's attention (its
+        ``diagnostics()``: gammas and the attention row entropies of the last training
+        forward), for logging; empty without attention (an attention module without a
+        ``diagnostics`` method adds nothing)."""
+        if self.attentions is None:
+            return {}
+        out = {}
+        for level, att in zip(self.levels, self.attentions):
+            if hasattr(att, 'diagnostics'):
+                out.update({f'{name}.l{level}': v for name, v in att.diagnostics().items()})
+        return out

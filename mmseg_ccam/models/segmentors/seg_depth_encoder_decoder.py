@@ -77,8 +77,8 @@ class SegDepthEncoderDecoder(FiniteLossGuardMixin, EncoderDecoder):
 
     .. code:: text
 
-     loss():    extract_task_feats() -> seg_head_loss() (decode + auxiliary heads)
-                                     -> depth_head_loss()
+     loss():    extract_task_feats() -> decode_head.forward(), depth_head.forward()
+                -> loss_by_outputs(): decode + auxiliary head losses, depth losses
      predict(): inference() -> postprocess_result()
      inference(): whole_inference() / slide_inference() [+ horizontal flip]
                   -> encode_decode(): extract_task_feats() -> decode_head.predict()
@@ -267,11 +267,8 @@ class SegDepthEncoderDecoder(FiniteLossGuardMixin, EncoderDecoder):
     def seg_head_loss(self, seg_feats: Tuple[Tensor, ...], data_samples: SampleList) -> dict:
         """Decode (+ auxiliary) head losses on given features, weighted by
         ``seg_loss_weight``; keys ``decode.*`` / ``aux.*``."""
-        data_samples = self._fill_missing_seg_labels(data_samples, seg_feats[0].device)
-        losses = self._decode_head_forward_train(seg_feats, data_samples)
-        if self.with_auxiliary_head:
-            losses.update(self._auxiliary_head_forward_train(seg_feats, data_samples))
-        return scale_losses(losses, self.seg_loss_weight)
+        return self.loss_by_outputs(data_samples, seg_logits=self.decode_head.forward(seg_feats),
+                                    seg_feats=seg_feats)
 
     def depth_head_loss(self, depth_feats: Tuple[Tensor, ...], data_samples: SampleList) -> dict:
         """Depth head losses on given features, weighted by
@@ -279,8 +276,50 @@ class SegDepthEncoderDecoder(FiniteLossGuardMixin, EncoderDecoder):
         losses = self.depth_head.loss(depth_feats, data_samples, self.train_cfg)
         return scale_losses(add_prefix(losses, 'depth'), self.depth_loss_weight)
 
+    def loss_by_outputs(self,
+                        data_samples: SampleList,
+                        seg_logits: Optional[Tensor] = None,
+                        depth_pred: Optional[Tensor] = None,
+                        seg_feats: Optional[Tuple[Tensor, ...]] = None) -> dict:
+        """The losses of :meth:`loss` from given head outputs (MMSeg's ``loss_by_feat`` one
+        level up), for callers that run the heads themselves (e.g. one forward of several
+        views in :class:`MeanTeacherSegDepth`).
+
+        Args:
+            data_samples (list[SegDataSample]): Targets (``gt_sem_seg`` / ``gt_depth_map``).
+            seg_logits (Tensor | None): ``decode_head.forward`` output (B, K, h, w); None: no
+                segmentation losses.
+            depth_pred (Tensor | None): ``depth_head.forward`` output (B, 1, h, w) metres;
+                None: no depth losses.
+            seg_feats (tuple[Tensor] | None): Segmentation features, needed when there are
+                auxiliary heads (they run their own forward on them).
+
+        Returns:
+            dict[str, Tensor]: ``decode.*`` and ``aux.*`` (scaled by ``seg_loss_weight``),
+            ``depth.*`` (scaled by ``depth_loss_weight``) and ``num_no_depth``, in this order.
+        """
+        losses = dict()
+        if seg_logits is not None:
+            data_samples = self._fill_missing_seg_labels(data_samples, seg_logits.device)
+            seg_losses = add_prefix(self.decode_head.loss_by_feat(seg_logits, data_samples),
+                                    'decode')
+            if self.with_auxiliary_head:
+                if seg_feats is None:
+                    raise ValueError('SegDepthEncoderDecoder.loss_by_outputs: the auxiliary '
+                                     'head(s) need seg_feats.')
+                seg_losses.update(self._auxiliary_head_forward_train(seg_feats, data_samples))
+            losses.update(scale_losses(seg_losses, self.seg_loss_weight))
+        if depth_pred is not None:
+            depth_losses = add_prefix(self.depth_head.loss_by_feat(depth_pred, data_samples),
+                                      'depth')
+            losses.update(scale_losses(depth_losses, self.depth_loss_weight))
+            losses['num_no_depth'] = count_samples_without_depth(
+                data_samples, depth_pred.device, getattr(self.depth_head, 'valid_mask', None))
+        return losses
+
     def loss(self, inputs: Tensor, data_samples: SampleList) -> dict:
-        """Losses of both tasks for a batch.
+        """Losses of both tasks for a batch: the heads' forwards, then
+        :meth:`loss_by_outputs`.
 
         Args:
             inputs (Tensor): Images (B, 3, H, W).
@@ -294,14 +333,11 @@ class SegDepthEncoderDecoder(FiniteLossGuardMixin, EncoderDecoder):
         """
         self.remember_batch(data_samples)
         seg_feats, depth_feats = self.extract_task_feats(inputs)
-        losses = dict()
-        if self.with_decode_head:
-            losses.update(self.seg_head_loss(seg_feats, data_samples))
-        if self.with_depth_head:
-            losses.update(self.depth_head_loss(depth_feats, data_samples))
-            losses['num_no_depth'] = count_samples_without_depth(
-                data_samples, inputs.device, getattr(self.depth_head, 'valid_mask', None))
-        return losses
+        # The auxiliary heads run after the depth head's forward (inside loss_by_outputs);
+        # the order of random draws (dropout) is decode, depth, auxiliary.
+        seg_logits = self.decode_head.forward(seg_feats) if self.with_decode_head else None
+        depth_pred = self.depth_head.forward(depth_feats) if self.with_depth_head else None
+        return self.loss_by_outputs(data_samples, seg_logits, depth_pred, seg_feats)
 
     # --------------------------------------------------------------- inference
     def encode_decode(self, inputs: Tensor, batch_img_metas: List[dict]) -> Dict[str, Tensor]:

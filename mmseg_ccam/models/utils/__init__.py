@@ -1,3 +1,4 @@
 from .cross_channel_attention import CrossChannelAttention, cross_channel_attention
+from .frozen_bn_stats import frozen_bn_stats
 
-__all__ = ['CrossChannelAttention', 'cross_channel_attention']
+__all__ = ['CrossChannelAttention', 'cross_channel_attention', 'frozen_bn_stats']

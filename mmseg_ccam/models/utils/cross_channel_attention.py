@@ -188,6 +188,14 @@ class CrossChannelAttention(nn.Module):
                 self.last_stats = dict(entropy_sd=row_entropy(a_sd), entropy_ds=row_entropy(a_ds))
         return y_s, y_d
 
+    def diagnostics(self) -> Dict[str, Tensor]:
+        """Detached scalars for logging: ``gamma_s``, ``gamma_d`` and the row entropies of
+        :attr:`last_stats` (``entropy_sd``, ``entropy_ds``; after a training forward)."""
+        out = {name: getattr(self, name).detach().reshape(-1)[0]
+               for name in ('gamma_s', 'gamma_d')}
+        out.update({name: value.detach() for name, value in self.last_stats.items()})
+        return out
+
     def extra_repr(self) -> str:
         out = (f'energy={self.energy!r}, gamma_s={self.gamma_s.item():.4g}, '
                f'gamma_d={self.gamma_d.item():.4g}')
