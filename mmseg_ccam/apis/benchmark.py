@@ -490,7 +490,7 @@ def semi_breakdown(cfg: Config, args: argparse.Namespace) -> dict:
     if not any(name in ranges for name in AUGMENT_RANGES):
         raise RuntimeError(f'benchmark --semi: no {" / ".join(AUGMENT_RANGES)} range was recorded '
                            f'in the mean-teacher step (found: {ranges or "none"}); check '
-                           'semi_train_cfg.affine_mix / color_aug and that the batch holds '
+                           'semi_train_cfg.mix / color_aug and that the batch holds '
                            'unlabeled samples.')
     out = dict(step_ms=float(statistics.median(r['step_ms'] for r in rows)))
     for name in ranges + list(AUGMENT_RANGES) + [EMA_RANGE]:
