@@ -9,6 +9,7 @@ them onto the module names of :class:`EfficientNetLite`.
 """
 import hashlib
 import importlib
+import logging
 import os.path as osp
 from collections import OrderedDict
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -222,7 +223,8 @@ class EfficientNetLite(BaseModule):
             (24, 40, 112, 320 channels at strides 4, 8, 16, 32).
         strides (Sequence[int]): Stride of the first block of each of the 7 stages.
             Defaults to (1, 2, 2, 2, 1, 2, 1).
-        dilations (Sequence[int]): Dilation of the depthwise convs of each stage. For output
+        dilations (Sequence[int]): Dilation of the depthwise convs of each stage (its first
+            block keeps the previous stage's dilation, as ResNet's contract_dilation). For output
             stride 16: strides (1, 2, 2, 2, 1, 1, 1), dilations (1, 1, 1, 1, 1, 2, 2); for 8:
             strides (1, 2, 2, 1, 1, 1, 1), dilations (1, 1, 1, 2, 2, 4, 4).
         frozen_stages (int): -1: nothing frozen; 0: the stem; i >= 1: the stem and
@@ -300,14 +302,21 @@ class EfficientNetLite(BaseModule):
         in_ch, block = STEM_CHANNELS, 0
         self.layers = []
         self.out_channels = []
+        prev_dilation = 1
         for i, ((k, _, e, c, reps), stride, dilation) in enumerate(
                 zip(settings, self.strides, self.dilations)):
             blocks = []
             for j in range(reps):
-                blocks.append(MBConv(in_ch, c, k, stride if j == 0 else 1, dilation, e,
+                # The first block keeps the previous stage's dilation (ResNet's
+                # contract_dilation, torchvision's replace_stride_with_dilation): then a stage
+                # dilated instead of strided computes exactly the strided network's features
+                # at every second position.
+                blocks.append(MBConv(in_ch, c, k, stride if j == 0 else 1,
+                                     prev_dilation if j == 0 else dilation, e,
                                      drop_path_rate * block / max(total - 1, 1), norm_cfg,
                                      act_cfg))
                 in_ch, block = c, block + 1
+            prev_dilation = dilation
             name = f'layer{i + 1}'
             self.add_module(name, nn.Sequential(*blocks))
             self.layers.append(getattr(self, name))
@@ -325,7 +334,7 @@ class EfficientNetLite(BaseModule):
             path, sha = resolve_checkpoint(self.checkpoint)
         except ImportError as exc:
             print_log(f'{exc}. The backbone keeps its RANDOM initialisation.', logger='current',
-                      level=30)
+                      level=logging.WARNING)
             return
         self.load_pretrained(path, sha)
 
