@@ -61,11 +61,15 @@ def export_run(work_dir: str, name: str, config: str, note: str = '') -> dict:
         s, v = load_run_series(work_dir, f'IoU.{cls}', logs)
         if len(s):
             per_class[cls] = _clean(v)
-    t_steps, t = load_run_series(work_dir, 'time', logs)
-    # Train lines only (val lines log their own 'time' under the val loop's step count): the
-    # train log holds 'loss'.
-    l_steps, _ = load_run_series(work_dir, 'loss', logs)
-    train_t = [v for s, v in zip(t_steps.tolist(), t.tolist()) if s in set(l_steps.tolist())]
+    # Train lines only: validation lines log their own 'time' under the same step (at every
+    # validation iteration) and would overwrite the train value; train lines hold 'loss'.
+    by_step = {}
+    for records in logs.values():  # oldest first: a resumed run's replayed steps win
+        for r in records:
+            if 'loss' in r and 'time' in r and 'step' in r:
+                by_step[int(r['step'])] = float(r['time'])
+    l_steps = np.array(sorted(by_step), dtype=np.int64)
+    train_t = [by_step[s] for s in l_steps.tolist()]
     # The first log window holds the warm-up (first batches, lazy init): left out.
     s_per_iter = float(np.mean(train_t[1:])) if len(train_t) > 1 else None
     return {'name': name, 'config': config, 'note': note, 'curve': curve,
