@@ -297,3 +297,47 @@ def test_sigkill_during_save_leaves_previous_checkpoint_usable(tmp_path):
     ckpt = _load_checkpoint(str(work_dir / 'latest.pth'), map_location='cpu')
     assert ckpt['meta']['marker'] == 'first'
     assert 'teacher.0.weight' in ckpt['state_dict']
+
+
+def test_zero_init_keys_come_from_the_modules_not_from_the_engine():
+    from mmseg_ccam.engine.checkpoint import (
+        IncompatibleCheckpointError,
+        check_mismatch,
+        checkpoint_key_mismatch,
+        zero_init_keys,
+    )
+    from mmseg_ccam.models.utils.cross_channel_attention import CrossChannelAttention
+
+    model = torch.nn.Module()
+    model.neck = torch.nn.Module()
+    model.neck.attentions = torch.nn.ModuleList([CrossChannelAttention(), CrossChannelAttention()])
+    model.head = torch.nn.Linear(2, 2)
+    declared = zero_init_keys(model)
+    assert sorted(declared) == ['neck.attentions.0.gamma_d', 'neck.attentions.0.gamma_s',
+                                'neck.attentions.1.gamma_d', 'neck.attentions.1.gamma_s']
+    state = model.state_dict()
+    no_gates = {k: v for k, v in state.items() if 'gamma' not in k}
+
+    class Log:
+        lines = []
+
+        def warning(self, text):
+            self.lines.append(text)
+
+    report = checkpoint_key_mismatch(state, no_gates, declared)
+    assert report['zero_gated'] == report['missing'] and len(report['missing']) == 4
+    log = Log()
+    check_mismatch(report, 'error', log)  # only the zero gates missing: a warning, no error
+    assert log.lines == [
+        'The checkpoint has no CCAM attention weights (4 gamma keys): they stay at 0, so the '
+        "model computes what the checkpoint's model computed (attention off)."]
+    # Without the modules' declaration the same keys are an architecture mismatch.
+    with pytest.raises(IncompatibleCheckpointError, match='4 missing key'):
+        check_mismatch(checkpoint_key_mismatch(state, no_gates), 'error', log)
+    # A gate that is no longer 0 changes the function: not tolerated.
+    with torch.no_grad():
+        model.neck.attentions[1].gamma_s.fill_(0.5)
+    report = checkpoint_key_mismatch(model.state_dict(), no_gates, declared)
+    assert 'neck.attentions.1.gamma_s' not in report['zero_gated']
+    with pytest.raises(IncompatibleCheckpointError):
+        check_mismatch(report, 'error', log)

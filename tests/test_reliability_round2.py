@@ -1,5 +1,6 @@
 """Hostile / careless-user cases: each is a clear error naming the key or file and the fix, or
 the correct behaviour. (Exact resume: tests/test_resume.py.)"""
+import glob
 import json
 import math
 import os
@@ -277,6 +278,10 @@ def test_runner_builds_the_atomic_checkpoint_hook_for_checkpoint_hook(tmp_path):
     names = [type(h).__name__ for h in runner.hooks]
     assert 'AtomicCheckpointHook' in names and 'CheckpointHook' not in names
     assert 'RandomStateHook' in names
+    # ... not silently: the log says so and how to name the atomic hook in the config.
+    logs = glob.glob(osp.join(runner.log_dir, '*.log'))
+    text = ''.join(open(f, encoding='utf-8').read() for f in logs)
+    assert "default_hooks.checkpoint.type='AtomicCheckpointHook'" in text
 
 
 # ------------------------------------------------------ 5. --resume with nothing to resume

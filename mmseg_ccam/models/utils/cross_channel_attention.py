@@ -150,6 +150,14 @@ class CrossChannelAttention(nn.Module):
         - outputs: (B, C, H, W) each.
     """
 
+    # Checkpoint loading (mmseg_ccam.engine.checkpoint_loading.zero_init_keys) lets a checkpoint
+    # lack these when they are still 0 in the model: with both gates at 0 the module is the
+    # identity, so a no-CCAM checkpoint loaded into a CCAM model computes what it computed.
+    zero_init_keys: Tuple[str, ...] = ('gamma_s', 'gamma_d')
+    zero_init_message: str = (
+        'The checkpoint has no CCAM attention weights ({n} gamma keys): they stay at 0, so the '
+        "model computes what the checkpoint's model computed (attention off).")
+
     def __init__(self,
                  gamma_init: float = 0.0,
                  energy: str = 'dot',
