@@ -1,4 +1,4 @@
-"""The cost benchmark (mmseg_ccam.apis.benchmark, tools/analysis_tools/benchmark.py): the four
+"""The cost benchmark (mmseg_ccam.analysis.benchmark, tools/analysis_tools/benchmark.py): the four
 variants, their fields, FLOP/parameter relations and the ratios."""
 import argparse
 import json
@@ -10,7 +10,7 @@ import sys
 import pytest
 from mmengine.config import Config
 
-from mmseg_ccam.apis import benchmark as bm
+from mmseg_ccam.analysis import benchmark as bm
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 R18 = osp.join(ROOT, 'configs', 'ccam', 'ccam_r18_synthcity.py')

@@ -1,4 +1,4 @@
-"""Class counts of the mixing masks (mmseg_ccam.apis.mix_statistics and its tool)."""
+"""Class counts of the mixing masks (mmseg_ccam.analysis.mix_statistics and its tool)."""
 import os.path as osp
 
 import numpy as np
@@ -7,7 +7,7 @@ import torch
 from mmengine.config import Config
 from test_mean_teacher_seg_depth import NUM_CLASSES, H, W, build, make_batch
 
-from mmseg_ccam.apis.mix_statistics import mix_arms, mix_class_counts, mix_statistics
+from mmseg_ccam.analysis.mix_statistics import mix_arms, mix_class_counts, mix_statistics
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 pytestmark = pytest.mark.usefixtures('one_thread')

@@ -207,7 +207,7 @@ def test_mixing_controls_reach_the_semi_step(monkeypatch, option):
 def test_a_new_registered_mask_is_a_config_line(monkeypatch):
     """A BaseMixMask subclass registered in MIX_MASKS (what a new file in
     augmentation/mix_masks/ does at import) is used by the step and listed by the analysis."""
-    from mmseg_ccam.apis.mix_statistics import mix_arms
+    from mmseg_ccam.analysis.mix_statistics import mix_arms
     from mmseg_ccam.augmentation.mix_masks import MIX_MASKS, BaseMixMask
 
     class LeftHalfMask(BaseMixMask):

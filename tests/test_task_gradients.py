@@ -1,4 +1,4 @@
-"""Per-task gradients on the shared layers (mmseg_ccam.apis.task_gradients and its tool)."""
+"""Per-task gradients on the shared layers (mmseg_ccam.analysis.task_gradients and its tool)."""
 import math
 import os.path as osp
 
@@ -9,7 +9,7 @@ from mmengine.registry import init_default_scope
 from mmengine.structures import PixelData
 from mmseg.structures import SegDataSample
 
-from mmseg_ccam.apis.task_gradients import gradient_stats, loss_groups, task_gradients
+from mmseg_ccam.analysis.task_gradients import gradient_stats, loss_groups, task_gradients
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 init_default_scope('mmseg')

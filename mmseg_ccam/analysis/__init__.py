@@ -1,7 +1,14 @@
-"""Research analysis: statistics for the evidence protocol (``docs/evidence.md``).
+"""Research analysis layer, above the library (it may import ``apis``, ``models``,
+``datasets``; nothing in the library imports it back):
+
+- :mod:`.statistics`: statistics of the evidence protocol (``docs/evidence.md``);
+- :mod:`.benchmark`: the cost benchmark (``tools/analysis_tools/benchmark.py``);
+- :mod:`.mix_statistics`: class counts of the mixing masks;
+- :mod:`.task_gradients`: per-task gradients on the shared layers;
+- :mod:`.model_setup`: model and train loader of the tools that run a model on training batches.
 
 Nothing here registers a model component; the package is imported by the analysis tools
-(``tools/analysis_tools/ablation.py``), not by training.
+(``tools/analysis_tools/``), not by training. Only :mod:`.statistics` is imported eagerly.
 """
 from .statistics import (
     HolmStep,

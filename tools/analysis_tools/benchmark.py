@@ -3,7 +3,7 @@
 ``CONFIG`` is the joint model; its variants are the ablation config files next to it
 (``<stem>_no-ccam.py``, ``<stem>_seg-only.py``, ``<stem>_depth-only.py``) or the files given
 with ``--no-attention`` / ``--seg-only`` / ``--depth-only``. What is measured and how:
-:mod:`mmseg_ccam.apis.benchmark` and ``docs/benchmarks.md``.
+:mod:`mmseg_ccam.analysis.benchmark` and ``docs/benchmarks.md``.
 
 Examples::
 
@@ -24,7 +24,7 @@ from typing import Optional, Sequence
 
 from mmengine.config import DictAction
 
-from mmseg_ccam.apis.benchmark import VARIANT_SUFFIXES, VARIANTS, report, run_benchmark
+from mmseg_ccam.analysis.benchmark import VARIANT_SUFFIXES, VARIANTS, report, run_benchmark
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:

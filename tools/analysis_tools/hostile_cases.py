@@ -212,7 +212,7 @@ def case_export_foreign_ckpt(ctx):
 
 
 def case_analysis_tool_foreign_ckpt(ctx):
-    from mmseg_ccam.apis.analysis import build_model_quietly
+    from mmseg_ccam.analysis.model_setup import build_model_quietly
     build_model_quietly(load_cfg(SUP), ctx.checkpoint(SEG_ONLY, 'seg_only'))
 
 

@@ -4,7 +4,7 @@ For ``--batches`` training batches of a semi-supervised config (its train datalo
 pipeline), the checkpoint's teacher predicts the pseudo-labels and depth of the unlabeled
 frames once; every registered mixing mask (``MIX_MASKS``), with the config's warp and with the
 partner unmoved, then mixes the same predictions with the same partners
-(``mmseg_ccam.apis.mix_statistics``; ``DepthOrderMask`` is AffineMix, ``DepthOrderMask-unmoved``
+(``mmseg_ccam.analysis.mix_statistics``; ``DepthOrderMask`` is AffineMix, ``DepthOrderMask-unmoved``
 DepthMix, ``ClassMask-unmoved`` ClassMix). The first table gives
 each class's share of the target pixels before mixing and after each mask, the second the
 share of each class's pixels that the paste covers, the last row the pasted fraction.
@@ -23,8 +23,8 @@ from mmengine.registry import init_default_scope
 from mmengine.runner import set_random_seed
 
 import mmseg_ccam  # noqa: F401  (registers the modules)
-from mmseg_ccam.apis.analysis import build_model_quietly, build_train_loader
-from mmseg_ccam.apis.mix_statistics import mix_arms, mix_statistics
+from mmseg_ccam.analysis.mix_statistics import mix_arms, mix_statistics
+from mmseg_ccam.analysis.model_setup import build_model_quietly, build_train_loader
 from mmseg_ccam.models.segmentors.mean_teacher_seg_depth import split_labeled
 from mmseg_ccam.utils.config_check import load_checked_config
 

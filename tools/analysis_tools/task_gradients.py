@@ -21,8 +21,8 @@ from mmengine.registry import init_default_scope
 from mmengine.runner import set_random_seed
 
 import mmseg_ccam  # noqa: F401  (registers the modules)
-from mmseg_ccam.apis.analysis import build_model_quietly, build_train_loader
-from mmseg_ccam.apis.task_gradients import gradient_stats, task_gradients
+from mmseg_ccam.analysis.model_setup import build_model_quietly, build_train_loader
+from mmseg_ccam.analysis.task_gradients import gradient_stats, task_gradients
 from mmseg_ccam.utils.config_check import load_checked_config
 
 
