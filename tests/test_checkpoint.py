@@ -1,4 +1,5 @@
-"""Safe (weights_only) resume and atomic checkpoint writing: mmseg_ccam/engine/checkpoint.py."""
+"""Safe (weights_only) resume and atomic checkpoint writing: mmseg_ccam/engine/checkpoint.py
+(safe_globals.py, atomic_runner.py, checkpoint_loading.py)."""
 import builtins
 import copy
 import datetime

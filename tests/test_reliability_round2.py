@@ -284,6 +284,15 @@ def test_runner_builds_the_atomic_checkpoint_hook_for_checkpoint_hook(tmp_path):
     assert "default_hooks.checkpoint.type='AtomicCheckpointHook'" in text
 
 
+def test_explicit_atomic_checkpoint_hook_builds_without_the_warning(tmp_path):
+    runner = model_runner(SUP, tmp_path, **{'default_hooks.checkpoint.type':
+                                            'AtomicCheckpointHook'})
+    assert 'AtomicCheckpointHook' in [type(h).__name__ for h in runner.hooks]
+    logs = glob.glob(osp.join(runner.log_dir, '*.log'))
+    text = ''.join(open(f, encoding='utf-8').read() for f in logs)
+    assert 'AtomicCheckpointRunner uses AtomicCheckpointHook' not in text
+
+
 # ------------------------------------------------------ 5. --resume with nothing to resume
 def test_resume_in_empty_or_mistyped_work_dir_is_an_error(tmp_path):
     (tmp_path / 'run_a').mkdir()

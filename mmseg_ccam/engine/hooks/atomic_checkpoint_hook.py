@@ -16,8 +16,9 @@ class AtomicCheckpointHook(CheckpointHook):
     ``max_keep_ckpts=1`` a kill during the save leaves no checkpoint at all, even though
     ``AtomicCheckpointRunner`` writes each file atomically. Here the new checkpoint is written
     (atomically, by the runner) and only then is the oldest one removed. Arguments are
-    ``CheckpointHook``'s; ``AtomicCheckpointRunner`` builds this class wherever a config asks
-    for ``CheckpointHook``.
+    ``CheckpointHook``'s. Configure it as ``default_hooks.checkpoint.type='AtomicCheckpointHook'``;
+    ``AtomicCheckpointRunner`` builds it, with a warning, where a config names MMEngine's
+    ``CheckpointHook``.
     """
 
     def _save_checkpoint_with_step(self, runner, step, meta):
