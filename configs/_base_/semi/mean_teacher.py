@@ -27,11 +27,9 @@ semi_train_cfg = dict(
     # ClassMask; mmseg_ccam/augmentation/mix_masks/). warp=dict(): the defaults (WARP_DEFAULTS in
     # mmseg_ccam/augmentation/affine_mix.py: zoom in [1, 1.5], shift up to 0.2, flip 0.5).
     # margin: the partner is pasted only where (1 + margin) * its depth < the sample's depth.
-    # The zoom s in [1, 1.5] divides the partner's depth, so with margin 0 a flat (young)
-    # teacher depth pastes ~95 % of the partner; measured pasted fractions on 64 SynthCity
-    # crops (5 draws), ground-truth depth / flat 10 m depth: margin 0: 0.50 / 0.95,
-    # 0.1: 0.45 / 0.78, 0.2: 0.41 / 0.60, 0.3: 0.36 / 0.38, 0.5: 0.29 / 0.00. 0.3 keeps a
-    # real mix (about a third pasted) whatever the teacher's depth quality.
+    # The zoom s in [1, 1.5] divides the partner's depth: with margin 0 a flat (young) teacher
+    # depth pastes ~95 % of the partner; 0.3 keeps about a third pasted whatever the teacher's
+    # depth quality (measured: docs/harness_checks.md, "Measurements behind config values").
     mix=dict(warp=dict(), mask=dict(type='DepthOrderMask', margin=0.3)),
     # The teacher sees the weak view (the pipeline's geometric augmentation only: the
     # unlabeled pipeline has no PhotoMetricDistortion); the student the mix plus this strong
