@@ -9,8 +9,6 @@ _base_ = [
 optim_wrapper = dict(paramwise_cfg=dict(custom_keys={'backbone': dict(lr_mult=0.1)}))
 env_cfg = dict(cudnn_benchmark=False, dist_cfg=dict(backend='gloo'))
 randomness = dict(seed=0)
-default_hooks = dict(sync_buffers=dict(type='IterSyncBuffersHook'))
-train_cfg = dict(val_interval=250)
 
 model = dict(
     _delete_=True,

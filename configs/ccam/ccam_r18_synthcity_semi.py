@@ -8,8 +8,6 @@ _base_ = [
 # CPU runs, as ccam_r18_synthcity.py.
 env_cfg = dict(cudnn_benchmark=False, dist_cfg=dict(backend='gloo'))
 randomness = dict(seed=0)
-default_hooks = dict(sync_buffers=dict(type='IterSyncBuffersHook'))
-train_cfg = dict(val_interval=250)
 
 model = dict(
     _delete_=True,
