@@ -263,3 +263,46 @@ def test_semi_config_wraps_its_supervised_model_in_a_mean_teacher(name):
     for key in ('num_labeled', 'labeled_ratio', 'split_seed'):
         assert labeled.get(key) == unlabeled.get(key) == sup_data.get(key), key
     assert labeled.get('num_labeled') or labeled.get('labeled_ratio')
+
+
+# The semi configs inherit the model, schedule and runtime bases directly (the data comes from
+# _base_/datasets/semi_*.py), not their supervised config: these keys are the only ones that
+# may differ from it.
+SEMI_ONLY_KEYS = {
+    'model', 'train_dataloader', 'log_processor', 'custom_hooks', 'semi_train_cfg',
+    'semi_test_cfg', 'diagnostics_mean_pattern', 'split', 'pack_inputs', 'labeled_pipeline',
+    'unlabeled_pipeline', 'labeled', 'unlabeled'
+}
+
+
+@pytest.mark.parametrize('name, sup_name', [
+    ('ccam_r18_synthcity_semi', 'ccam_r18_synthcity'),
+    ('ccam_lite0_synthcity_semi', 'ccam_lite0_synthcity'),
+    ('ccam_r50_cityscapes_semi-1-8', 'ccam_r50_cityscapes'),
+])
+def test_semi_config_is_its_supervised_config_plus_the_semi_wiring(name, sup_name):
+    cfg = load(name, import_custom_modules=False).to_dict()
+    sup = load(sup_name, import_custom_modules=False).to_dict()
+    differing = {k for k in cfg.keys() | sup.keys() if cfg.get(k) != sup.get(k)}
+    assert differing <= SEMI_ONLY_KEYS, sorted(differing - SEMI_ONLY_KEYS)
+    assert cfg['model']['segmentor'] == sup['model']
+    assert cfg['model']['data_preprocessor'] == sup['model']['data_preprocessor']
+    # Both subsets are the supervised train set (same root and folders) with the split added.
+    sup_data = sup['train_dataloader']['dataset']
+    for part, name_ in zip(cfg['train_dataloader']['dataset']['datasets'],
+                           ('labeled', 'unlabeled')):
+        extra = {'pipeline', 'subset', *cfg['split']}
+        assert {k: v for k, v in part.items() if k not in extra} == \
+            {k: v for k, v in sup_data.items() if k != 'pipeline'}
+        assert part['subset'] == name_
+    # The labeled pipeline is the supervised one with has_seg_label packed; the unlabeled one
+    # drops only the photometric jitter (the model applies its own strong augmentation).
+    labeled, unlabeled = (d['pipeline'] for d in cfg['train_dataloader']['dataset']['datasets'])
+    assert [t['type'] for t in labeled] == [t['type'] for t in sup_data['pipeline']]
+    assert labeled[:-1] == sup_data['pipeline'][:-1]
+    assert 'has_seg_label' in labeled[-1]['meta_keys']
+    assert unlabeled == [t for t in labeled if t['type'] != 'PhotoMetricDistortion']
+    # Every semi config averages the step's diagnostics over the log window (set once, in
+    # _base_/semi/mean_teacher.py).
+    assert cfg['log_processor'] == dict(sup['log_processor'],
+                                        mean_pattern=cfg['diagnostics_mean_pattern'])

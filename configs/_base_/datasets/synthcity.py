@@ -33,19 +33,12 @@ val_dataloader = dict(
     dataset=dict(data_root=data_root, pipeline=test_pipeline))
 test_dataloader = val_dataloader
 
-# tools/test.py --tta: as in cityscapes_depth.py, at this file's test scale.
-img_ratios = [0.5, 0.75, 1.0, 1.25, 1.5, 1.75]
+# tools/test.py --tta: the six scales x two flips of cityscapes_depth.py, at this file's test
+# scale (only the Resize step depends on it).
 tta_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(
-        type='TestTimeAug',
-        transforms=[
-            [dict(type='Resize', scale=(int(img_scale[0] * r), int(img_scale[1] * r)),
-                  keep_ratio=True) for r in img_ratios],
-            [dict(type='LoadOptionalAnnotations')],
-            [dict(type='LoadCityscapesDepth', max_depth={{_base_.max_depth}})],
-            [dict(type='RandomFlip', prob=0., direction='horizontal'),
-             dict(type='RandomFlip', prob=1., direction='horizontal')],
-            [dict(type='PackSegInputs')],
-        ])
+    _base_.tta_pipeline[0],
+    dict(_base_.tta_pipeline[1], transforms=[
+        [dict(type='Resize', scale=(int(img_scale[0] * r), int(img_scale[1] * r)),
+              keep_ratio=True) for r in _base_.img_ratios]
+    ] + _base_.tta_pipeline[1].transforms[1:])
 ]

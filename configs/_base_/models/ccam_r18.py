@@ -9,12 +9,8 @@ model = dict(
     backbone=dict(depth=18, base_channels=16, stem_channels=16, norm_cfg=norm_cfg),
     # Tiny channels: full 3x3 adapters and exchange at the first and the last level are cheap
     # here (the SynthCity results in the README use this neck).
-    # attention keeps the DANet energy ('dot'). Measured on this model after 300 semi-supervised
-    # iterations (8 val frames at 256x512): mean row entropy 0.62 nats (of log 16 = 2.77) at
-    # level 0 and 1.53 (of log 128 = 4.85) at level 3, mean max weight 0.78 / 0.56: peaked, not
-    # saturated; the exchange stayed closed because gamma moved slowly (|gamma| <= 0.07), which
-    # the gamma learning-rate multiplier of the schedule addresses. energy='cosine' (T = 0.1)
-    # gives 1.68 / 3.42 on the same features.
+    # attention keeps the DANet energy ('dot'): peaked, not saturated, on this model (measured:
+    # docs/harness_checks.md, "Measurements behind config values").
     neck=dict(in_channels=[16, 32, 64, 128], levels=(0, 3), depthwise=False, norm_cfg=norm_cfg),
     decode_head=dict(
         in_channels=128, channels=48, dilations=(1, 3, 6, 9), c1_in_channels=16, c1_channels=16,

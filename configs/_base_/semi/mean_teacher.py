@@ -1,9 +1,12 @@
-# Mean-teacher wrapper (docs/method.md, semi-supervised training) around the segmentor defined
-# by `model` in the config that inherits this file: see ccam_r18_synthcity_semi.py for how the
-# two are combined. These are the method's values for an ImageNet-initialised model
-# (Cityscapes): tau = 0.968 from iteration 0 (DACS). Every key is documented in
-# MeanTeacherSegDepth's docstring; a from-scratch model needs a schedule (see
-# mean_teacher_synthcity.py).
+# Mean-teacher wrapper (docs/method.md, semi-supervised training): the runtime of a semi config
+# (it inherits default_runtime.py, so that the log processor below is set in this one place).
+# A semi config inherits this file with a model base, a _base_/datasets/semi_*.py data base
+# and a schedule, and wraps `_base_.model` in MeanTeacherSegDepth (see ccam_r18_synthcity_semi.py).
+# These are the method's values for an ImageNet-initialised model (Cityscapes): tau = 0.968
+# from iteration 0 (DACS). Every key is documented in MeanTeacherSegDepth's docstring; a
+# from-scratch model needs a schedule (see mean_teacher_synthcity.py).
+_base_ = ['../default_runtime.py']
+
 semi_train_cfg = dict(
     tau=0.968,
     # Batch-level pseudo-label weight (DACS, Hoyer et al.): the batch's share of pixels with
@@ -24,11 +27,9 @@ semi_train_cfg = dict(
     # ClassMask; mmseg_ccam/augmentation/mix_masks/). warp=dict(): the defaults (WARP_DEFAULTS in
     # mmseg_ccam/augmentation/affine_mix.py: zoom in [1, 1.5], shift up to 0.2, flip 0.5).
     # margin: the partner is pasted only where (1 + margin) * its depth < the sample's depth.
-    # The zoom s in [1, 1.5] divides the partner's depth, so with margin 0 a flat (young)
-    # teacher depth pastes ~95 % of the partner; measured pasted fractions on 64 SynthCity
-    # crops (5 draws), ground-truth depth / flat 10 m depth: margin 0: 0.50 / 0.95,
-    # 0.1: 0.45 / 0.78, 0.2: 0.41 / 0.60, 0.3: 0.36 / 0.38, 0.5: 0.29 / 0.00. 0.3 keeps a
-    # real mix (about a third pasted) whatever the teacher's depth quality.
+    # The zoom s in [1, 1.5] divides the partner's depth: with margin 0 a flat (young) teacher
+    # depth pastes ~95 % of the partner; 0.3 keeps about a third pasted whatever the teacher's
+    # depth quality (measured: docs/harness_checks.md, "Measurements behind config values").
     mix=dict(warp=dict(), mask=dict(type='DepthOrderMask', margin=0.3)),
     # The teacher sees the weak view (the pipeline's geometric augmentation only: the
     # unlabeled pipeline has no PhotoMetricDistortion); the student the mix plus this strong
@@ -43,14 +44,8 @@ semi_test_cfg = dict(eval_model='teacher')
 # update_buffers averages the BN statistics with the weights instead of copying the student's.
 custom_hooks = [dict(type='MeanTeacherHook', momentum=0.01, interval=1, update_buffers=True)]
 # The diagnostics of the step (unsup.share_above_tau, unsup.teacher_conf, unsup.pasted_frac,
-# unsup.seg_weight, ccam.gamma_*, ccam.entropy_*) are to be averaged over the log window like the
-# losses (MMEngine shows other non-loss scalars at their last iteration only). The configs that
-# inherit this file set `log_processor = dict(mean_pattern=_base_.diagnostics_mean_pattern)`
-# (a base file cannot: mmseg's default_runtime.py already defines log_processor).
+# unsup.seg_weight, ccam.gamma_*, ccam.entropy_*) are averaged over the log window like the
+# losses (MMEngine shows other non-loss scalars at their last iteration only).
 diagnostics_mean_pattern = (r'.*(loss|time|data_time|grad_norm|share_above_tau|teacher_conf|'
                             r'pasted_frac|seg_weight|gamma_|entropy_).*')
-# Labeled frames carry `has_seg_label=True`; the model splits each batch with it.
-pack_inputs = dict(
-    type='PackSegInputs',
-    meta_keys=('img_path', 'seg_map_path', 'ori_shape', 'img_shape', 'pad_shape',
-               'scale_factor', 'flip', 'flip_direction', 'reduce_zero_label', 'has_seg_label'))
+log_processor = dict(mean_pattern=diagnostics_mean_pattern)
