@@ -12,3 +12,6 @@ optim_wrapper = dict(
             '.gamma_s': dict(lr_mult=10.0, decay_mult=0.0),
             '.gamma_d': dict(lr_mult=10.0, decay_mult=0.0),
         }))
+# Checkpoints written atomically; the oldest deleted only after the new one is on disk
+# (mmseg's schedule names MMEngine's CheckpointHook; its other settings are kept).
+default_hooks = dict(checkpoint=dict(type='AtomicCheckpointHook'))
