@@ -34,17 +34,22 @@ def tiny_synthcity(tmp_path_factory):
     return root
 
 
-def _load_tool(relpath: str):
-    """Import the script ``tools/<relpath>`` as a module (``tools/`` is not a package)."""
-    path = osp.join(ROOT, 'tools', relpath)
-    name = '_tool_' + relpath.replace('/', '_').replace('.py', '')
+def load_script(relpath: str):
+    """Import the script ``<repository>/<relpath>`` (``tools/...``, ``demo/...``: folders that
+    are not packages) as a module, once per session."""
+    name = '_script_' + relpath.replace('/', '_').replace('.py', '')
     if name in sys.modules:
         return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, path)
+    spec = importlib.util.spec_from_file_location(name, osp.join(ROOT, relpath))
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
+
+
+def _load_tool(relpath: str):
+    """Import the script ``tools/<relpath>`` as a module (``tools/`` is not a package)."""
+    return load_script(osp.join('tools', relpath))
 
 
 @pytest.fixture(scope='session')

@@ -1,22 +1,14 @@
 """ablation.py: skip/resume logic and mean ± std aggregation, with fake train/test commands."""
-import importlib.util
 import json
 import math
 import os.path as osp
-import sys
 
 import pytest
-
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+from conftest import ROOT, load_script
 
 
 def load_tool(name):
-    path = osp.join(ROOT, 'tools', 'analysis_tools', f'{name}.py')
-    spec = importlib.util.spec_from_file_location(f'_test_{name}', path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_script(f'tools/analysis_tools/{name}.py')
 
 
 ab = load_tool('ablation')

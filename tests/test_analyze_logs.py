@@ -1,12 +1,9 @@
 """analyze_logs.py: series read from MMEngine scalar logs and the plot command."""
 import json
-import os.path as osp
 
 import numpy as np
 import pytest
 from mmengine.visualization import LocalVisBackend
-
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 
 @pytest.fixture(scope='module')

@@ -8,11 +8,11 @@ import subprocess
 import sys
 
 import pytest
+from conftest import ROOT
 from mmengine.config import Config
 
 from mmseg_ccam.analysis import benchmark as bm
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 R18 = osp.join(ROOT, 'configs', 'ccam', 'ccam_r18_synthcity.py')
 R18_SEMI = osp.join(ROOT, 'configs', 'ccam', 'ccam_r18_synthcity_semi.py')
 # CrossChannelAttention holds exactly two scalars, gamma_s and gamma_d

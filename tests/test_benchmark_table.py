@@ -1,7 +1,6 @@
 """The Markdown/CSV comparison table of metrics and benchmark JSONs
 (mmseg_ccam.evaluation.results_table, tools/analysis_tools/benchmark_table.py)."""
 import json
-import os.path as osp
 
 import pytest
 
@@ -13,7 +12,6 @@ def table_cli(load_tool):
     """The command line, for the tests of its arguments and output files."""
     return load_tool('analysis_tools/benchmark_table.py')
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 
 

@@ -1,6 +1,5 @@
 """tools/analysis_tools/browse_dataset.py on a tiny SynthCity: one picture per sample, whose
 tiles are the train pipeline's output."""
-import importlib.util
 import os
 import os.path as osp
 import subprocess
@@ -9,6 +8,7 @@ import sys
 import cv2
 import numpy as np
 import pytest
+from conftest import ROOT, load_script
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from mmengine.runner import set_random_seed
@@ -17,16 +17,11 @@ from mmseg.registry import DATASETS
 import mmseg_ccam  # noqa: F401
 from mmseg_ccam.visualization import colorize_depth
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIG = osp.join(ROOT, 'configs', 'ccam', 'ccam_r18_synthcity_affinemix.py')
 
 
 def load_tool():
-    path = osp.join(ROOT, 'tools', 'analysis_tools', 'browse_dataset.py')
-    spec = importlib.util.spec_from_file_location('browse_dataset', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script('tools/analysis_tools/browse_dataset.py')
 
 
 @pytest.fixture(scope='module')

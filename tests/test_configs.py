@@ -13,6 +13,7 @@ import mmseg
 import pytest
 import torch
 import torch.nn as nn
+from conftest import ROOT
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from mmengine.runner.checkpoint import (
@@ -25,7 +26,6 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 import mmseg_ccam  # noqa: F401
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIGS = sorted(glob(osp.join(ROOT, 'configs', 'ccam', '*.py')))
 NAMES = [osp.basename(c)[:-3] for c in CONFIGS]
 MMSEG_CONFIGS = osp.join(osp.dirname(mmseg.__file__), '.mim', 'configs')

@@ -8,10 +8,10 @@ import os.path as osp
 import cv2
 import numpy as np
 import pytest
+from conftest import ROOT
 
 from mmseg_ccam.datasets.synthcity.generator import frame_name, render_frame
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 DEMO = osp.join(ROOT, 'demo')
 
 

@@ -28,11 +28,11 @@ import time
 import numpy as np
 import pytest
 import torch
+from conftest import ROOT
 from mmengine.config import Config
 
 from mmseg_ccam.datasets.synthcity import generate_synthcity
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 TESTS = osp.join(ROOT, 'tests')
 ITERS = 3
 RANKS = 2

@@ -17,6 +17,7 @@ import time
 
 import pytest
 import torch
+from conftest import ROOT
 from mmengine.config import Config
 from test_distributed import (
     ITERS,
@@ -32,7 +33,6 @@ from test_distributed import (
 from mmseg_ccam.datasets.synthcity import generate_synthcity
 from mmseg_ccam.utils.dist_cpu import init_cpu_distributed, sync_bn_to_bn
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIG = osp.join(ROOT, 'configs', 'ccam', 'ccam_r50_cityscapes_semi-1-8.py')
 WIDTH = 8  # ResNet-50-V1c base channels (64 in the config): stage outputs 32/64/128/256
 

@@ -4,9 +4,9 @@ import os.path as osp
 from glob import glob
 
 import pytest
+from conftest import ROOT
 from mmengine.config import Config
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 EVIDENCE = osp.join(ROOT, 'configs', 'evidence')
 
 

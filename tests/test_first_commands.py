@@ -7,6 +7,7 @@ import re
 import subprocess
 import sys
 
+from conftest import ROOT
 from mmengine.config import Config
 
 from mmseg_ccam.utils.data_roots import (
@@ -16,7 +17,6 @@ from mmseg_ccam.utils.data_roots import (
     missing_data_folders,
 )
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIG = osp.join(ROOT, 'configs', 'ccam', 'ccam_r18_synthcity.py')
 SEMI = osp.join(ROOT, 'configs', 'ccam', 'ccam_r18_synthcity_semi.py')
 

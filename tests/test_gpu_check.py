@@ -4,15 +4,13 @@ for 2 iterations, TTA on 2 frames, through the same ``tools/train.py`` / ``tools
 commands as on a GPU)."""
 import json
 import os
-import os.path as osp
 import subprocess
 import sys
 
 import pytest
 import torch
+from conftest import ROOT
 from mmengine.config import Config
-
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 
 @pytest.fixture(scope='module')

@@ -4,7 +4,8 @@ import ast
 import os
 import os.path as osp
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+from conftest import ROOT
+
 PKG = 'mmseg_ccam'
 
 

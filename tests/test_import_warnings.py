@@ -4,7 +4,7 @@ import os.path as osp
 import subprocess
 import sys
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+from conftest import ROOT
 
 SCRIPT = """
 import warnings

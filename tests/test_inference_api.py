@@ -1,13 +1,12 @@
 """init_model / inference_model on a tiny SegDepthEncoderDecoder, and the image demo."""
 import copy
-import importlib.util
 import json
-import os.path as osp
 
 import cv2
 import numpy as np
 import pytest
 import torch
+from conftest import load_script
 from mmengine.config import Config
 from mmengine.model import BaseModel
 from mmengine.registry import init_default_scope
@@ -25,8 +24,6 @@ from mmseg_ccam.apis import (
     inference_model,
     init_model,
 )
-
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 TINY_CONFIG = """
 custom_imports = dict(imports=['mmseg_ccam'], allow_failed_imports=False)
@@ -208,11 +205,7 @@ def test_depth_only_model_gives_no_seg(tmp_path):
 
 
 def load_demo():
-    spec = importlib.util.spec_from_file_location('image_demo',
-                                                  osp.join(ROOT, 'demo', 'image_demo.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script('demo/image_demo.py')
 
 
 def test_image_demo_writes_consistent_outputs(tiny, model, tmp_path):

@@ -4,12 +4,12 @@ import os.path as osp
 import numpy as np
 import pytest
 import torch
+from conftest import ROOT
 from mmengine.config import Config
 from test_mean_teacher_seg_depth import NUM_CLASSES, H, W, build, make_batch
 
 from mmseg_ccam.analysis.mix_statistics import mix_arms, mix_class_counts, mix_statistics
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 pytestmark = pytest.mark.usefixtures('one_thread')
 
 

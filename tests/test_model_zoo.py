@@ -8,13 +8,13 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from conftest import ROOT
 
 import mmseg_ccam  # noqa: F401
 from mmseg_ccam.apis import inference_model, init_model, load_camera_json
 from mmseg_ccam.datasets.cityscapes_geometry import disparity_png_to_depth
 from mmseg_ccam.engine.checkpoint import checkpoint_key_mismatch
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIG = osp.join(ROOT, 'configs', 'ccam', 'ccam_r18_synthcity.py')
 CHECKPOINT = osp.join(ROOT, 'checkpoints', 'ccam_r18_synthcity.pth')
 DEMO = osp.join(ROOT, 'demo')

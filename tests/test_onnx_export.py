@@ -1,5 +1,4 @@
 """ONNX export (mode='tensor': seg logits + metric depth) checked with onnxruntime."""
-import importlib.util
 import json
 import math
 import os.path as osp
@@ -7,7 +6,7 @@ import os.path as osp
 import numpy as np
 import pytest
 import torch
-from conftest import tiny_ccam_cfg
+from conftest import ROOT, load_script, tiny_ccam_cfg
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from mmengine.runner import save_checkpoint
@@ -24,7 +23,6 @@ from mmseg_ccam.deployment import (
 onnx = pytest.importorskip('onnx')
 ort = pytest.importorskip('onnxruntime')
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 
 def tiny_config() -> Config:
@@ -148,11 +146,7 @@ def test_export_refuses_train_mode_and_bad_shapes(tmp_path):
 
 
 def _load_tool():
-    path = osp.join(ROOT, 'tools', 'deployment', 'pytorch2onnx.py')
-    spec = importlib.util.spec_from_file_location('pytorch2onnx', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script('tools/deployment/pytorch2onnx.py')
 
 
 def test_pytorch2onnx_cli(tmp_path, capsys):

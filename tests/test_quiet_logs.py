@@ -3,16 +3,14 @@
 metrics, and "GPU number" on a machine without CUDA."""
 import logging
 import os
-import os.path as osp
 import subprocess
 import sys
 
 import torch
+from conftest import ROOT
 from mmengine.logging import MMLogger
 
 import mmseg_ccam  # noqa: F401
-
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 SCRIPT = """
 import warnings

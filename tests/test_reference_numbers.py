@@ -8,10 +8,9 @@ import json
 import os.path as osp
 
 import pytest
+from conftest import ROOT
 
 from mmseg_ccam.utils.data_roots import GENERATE_COMMAND
-
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 
 @pytest.fixture(scope='module')

@@ -14,6 +14,7 @@ from collections import deque
 
 import pytest
 import torch
+from conftest import ROOT
 from mmengine.config import Config
 from mmengine.fileio import LocalBackend
 from mmengine.registry import DefaultScope
@@ -34,7 +35,6 @@ from mmseg_ccam.utils.work_dir import (
 
 pytestmark = pytest.mark.usefixtures('one_thread')
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 SUP = osp.join(ROOT, 'configs', 'ccam', 'ccam_r18_synthcity.py')
 SEMI = osp.join(ROOT, 'configs', 'ccam', 'ccam_r18_synthcity_semi.py')
 PREFIX = dict(img_path='leftImg8bit/train', seg_map_path='gtFine/train',

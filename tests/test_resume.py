@@ -15,6 +15,7 @@ from argparse import Namespace
 
 import pytest
 import torch
+from conftest import ROOT
 from mmengine.hooks import Hook
 from mmengine.runner.checkpoint import _load_checkpoint
 
@@ -22,7 +23,6 @@ from mmseg_ccam.datasets.synthcity import generate_synthcity
 from mmseg_ccam.engine.hooks.random_state_hook import STATE_KEY
 from mmseg_ccam.utils.launch import build_runner, load_config
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 # The resumed half runs in a subprocess with OMP_NUM_THREADS=1; the in-process runs must use the
 # same thread count, or float reductions split differently and the weights differ in the last bits.
 pytestmark = pytest.mark.usefixtures('one_thread')

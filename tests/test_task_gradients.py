@@ -4,14 +4,13 @@ import os.path as osp
 
 import pytest
 import torch
-from conftest import build_model, tiny_ccam_cfg
+from conftest import ROOT, build_model, tiny_ccam_cfg
 from mmengine.registry import init_default_scope
 from mmengine.structures import PixelData
 from mmseg.structures import SegDataSample
 
 from mmseg_ccam.analysis.task_gradients import gradient_stats, loss_groups, task_gradients
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 init_default_scope('mmseg')
 pytestmark = pytest.mark.usefixtures('one_thread')
 

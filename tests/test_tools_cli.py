@@ -7,8 +7,8 @@ import sys
 
 import cv2
 import pytest
+from conftest import ROOT
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIG = osp.join(ROOT, 'configs', 'ccam', 'ccam_r18_synthcity.py')
 H, W = 64, 128
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import tiny_ccam_cfg
+from conftest import ROOT, tiny_ccam_cfg
 from mmengine.config import Config
 from mmengine.dataset import Compose, pseudo_collate
 from mmengine.registry import init_default_scope
@@ -20,7 +20,6 @@ from mmseg.registry import MODELS
 import mmseg_ccam  # noqa: F401
 from mmseg_ccam.models.segmentors import SegDepthTTAModel, tta_config
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 NUM_CLASSES = 4
 H, W = 40, 72
 
