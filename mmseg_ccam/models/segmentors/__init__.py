@@ -1,4 +1,6 @@
-from .cfg_check import ConfigKeyError, check_cfg_keys
+# The config-key checker lives in the bottom layer (models, datasets and tools share it).
+from mmseg_ccam.utils.config_check import ConfigKeyError, check_cfg_keys
+
 from .loss_guard import FiniteLossGuardMixin, NonFiniteLossError, check_finite_losses
 from .seg_depth_encoder_decoder import SegDepthEncoderDecoder
 
