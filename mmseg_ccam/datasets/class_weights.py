@@ -64,10 +64,10 @@ def enet_class_weights(counts: Sequence[int], c: float = 1.02) -> np.ndarray:
 
     Rare classes get up to ``1 / ln(c)`` (about 50 at c = 1.02) instead of the unbounded
     ``1 / p_k`` of inverse-frequency weighting. The weights are scaled so that their mean over
-    the counted pixels is 1: MMSeg's ``CrossEntropyLoss(avg_non_ignore=True)`` divides the
-    weighted sum by the number of pixels, so the loss keeps the scale (and the learning rate
-    its meaning) of the unweighted loss on this split. A class with no pixel gets the largest
-    weight; it contributes no loss on this split.
+    the counted pixels is 1 (a weight reads as "times an average pixel"); a class-weighted
+    cross-entropy divides by the sum of the weights (``WeightedCrossEntropyLoss``), so the scale
+    does not change the loss. A class with no pixel gets the largest weight; it contributes no
+    loss on this split.
 
     Args:
         counts (Sequence[int]): pixels per class, (K,), at least one positive.

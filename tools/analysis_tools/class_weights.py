@@ -11,9 +11,12 @@ import sys
 
 import numpy as np
 
-from mmseg_ccam.datasets.class_weights import (count_class_pixels, enet_class_weights,
-                                               find_train_id_maps)
 from mmseg_ccam.datasets.cityscapes_depth import CityscapesDepthDataset
+from mmseg_ccam.datasets.class_weights import (
+    count_class_pixels,
+    enet_class_weights,
+    find_train_id_maps,
+)
 
 
 def main(argv=None) -> int:
