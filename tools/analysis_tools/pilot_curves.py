@@ -33,13 +33,14 @@ import numpy as np
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 from analyze_logs import load_run_series, read_run  # noqa: E402
 
-#: The 19 Cityscapes train classes, in train-id order.
-CLASSES = ('road', 'sidewalk', 'building', 'wall', 'fence', 'pole', 'traffic light',
-           'traffic sign', 'vegetation', 'terrain', 'sky', 'person', 'rider', 'car', 'truck',
-           'bus', 'train', 'motorcycle', 'bicycle')
-#: G1: classes present in SynthCity's test (and val) split: all but train and motorcycle.
-PRESENT = tuple(c for c in CLASSES if c not in ('train', 'motorcycle'))
-G1_IOU, G1_CLASSES, G2_RISE, G3_LOW, G3_HIGH = 10.0, 12, 1.0, 0.5, 0.9
+from mmseg_ccam.analysis.regime_gate import (  # noqa: E402
+    CLASSES,
+    G1_IOU,
+    PRESENT,
+    gate,
+    gate_table,
+    learned_classes,
+)
 
 
 def _clean(values: np.ndarray) -> List[Optional[float]]:
@@ -75,31 +76,6 @@ def export_run(work_dir: str, name: str, config: str, note: str = '') -> dict:
     return {'name': name, 'config': config, 'note': note, 'curve': curve,
             'per_class_iou': per_class, 'last_train_step': int(l_steps.max()) if len(l_steps)
             else None, 's_per_iter': None if s_per_iter is None else round(s_per_iter, 3)}
-
-
-def learned_classes(run: dict, index: int = -1) -> List[str]:
-    """Present classes with IoU >= 10 at validation ``index``."""
-    return [c for c in PRESENT
-            if (run['per_class_iou'].get(c) or [None])[index] is not None
-            and run['per_class_iou'][c][index] >= G1_IOU]
-
-
-def gate(full: dict, eighth: Optional[dict] = None) -> dict:
-    """G1-G3 of one fully-labeled run (and its 1/8 counterpart), as defined in
-    docs/evidence.md: G2 compares the last validation with the one at 75 % of the run."""
-    steps, miou = full['curve']['step'], full['curve']['mIoU']
-    last = steps[-1]
-    at75 = max((i for i, s in enumerate(steps) if s <= 0.75 * last), default=0)
-    out = {'run': full['name'], 'iters': last, 'mIoU': miou[-1],
-           'learned': learned_classes(full), 'rise_last_quarter': round(miou[-1] - miou[at75], 2),
-           'from_step': steps[at75]}
-    out['G1'] = len(out['learned']) >= G1_CLASSES
-    out['G2'] = out['rise_last_quarter'] < G2_RISE
-    if eighth is not None:
-        ratio = eighth['curve']['mIoU'][-1] / miou[-1]
-        out.update(eighth_mIoU=eighth['curve']['mIoU'][-1], ratio=round(ratio, 3),
-                   G3=G3_LOW <= ratio <= G3_HIGH)
-    return out
 
 
 def plot(runs: Sequence[dict], out: str, classes_of: Sequence[str] = ()) -> None:
@@ -145,6 +121,11 @@ def plot(runs: Sequence[dict], out: str, classes_of: Sequence[str] = ()) -> None
         print(f'wrote {path}')
 
 
+def _read(path: str) -> dict:
+    with open(path, encoding='utf-8') as f:
+        return json.load(f)
+
+
 def main(argv: Optional[Sequence[str]] = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     sub = parser.add_subparsers(dest='cmd', required=True)
@@ -158,9 +139,9 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     p.add_argument('runs', nargs='+')
     p.add_argument('--out', required=True)
     p.add_argument('--classes', nargs='*', default=[], help='runs to plot per-class IoU of')
-    p = sub.add_parser('gate', help='G1-G3 of a fully-labeled run (+ its 1/8 run)')
-    p.add_argument('full')
-    p.add_argument('--eighth')
+    p = sub.add_parser('gate', help='G1-G3 of fully-labeled runs (+ the 1/8 run)')
+    p.add_argument('full', nargs='+', help='fully-labeled runs, one per seed, seed 0 first')
+    p.add_argument('--eighth', help='the 1/8 run of seed 0')
     args = parser.parse_args(argv)
 
     if args.cmd == 'export':
@@ -170,32 +151,14 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         with open(path, 'w', encoding='utf-8') as f:
             json.dump(run, f, indent=1)
             f.write('\n')
-        g = gate(run)
         print(f"{path}: steps {run['curve']['step']}, mIoU {run['curve']['mIoU']}, "
-              f"{len(g['learned'])} classes >= 10 IoU at the end, {run['s_per_iter']} s/it")
+              f"{len(learned_classes([run]))} classes >= 10 IoU at the end, "
+              f"{run['s_per_iter']} s/it")
     elif args.cmd == 'plot':
-        runs = []
-        for path in args.runs:
-            with open(path, encoding='utf-8') as f:
-                runs.append(json.load(f))
-        plot(runs, args.out, args.classes)
+        plot([_read(path) for path in args.runs], args.out, args.classes)
     else:
-        with open(args.full, encoding='utf-8') as f:
-            full = json.load(f)
-        eighth = None
-        if args.eighth:
-            with open(args.eighth, encoding='utf-8') as f:
-                eighth = json.load(f)
-        g = gate(full, eighth)
-        print('| gate | measured | met |\n| --- | --- | --- |')
-        print(f"| G1 (>= {G1_CLASSES} of {len(PRESENT)} classes IoU >= {G1_IOU:g}) | "
-              f"{len(g['learned'])}: {', '.join(g['learned'])} | {g['G1']} |")
-        print(f"| G2 (rise < {G2_RISE:g} over the last quarter) | {g['rise_last_quarter']:+.2f} "
-              f"(it {g['from_step']} -> {g['iters']}, mIoU {g['mIoU']}) | {g['G2']} |")
-        if eighth is not None:
-            print(f"| G3 (1/8 at {G3_LOW:.0%}-{G3_HIGH:.0%} of full) | {g['eighth_mIoU']} / "
-                  f"{g['mIoU']} = {g['ratio']:.1%} | {g['G3']} |")
-
+        full = [_read(path) for path in args.full]
+        print(gate_table(gate(full, _read(args.eighth) if args.eighth else None)))
 
 if __name__ == '__main__':
     main()
