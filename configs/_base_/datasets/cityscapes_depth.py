@@ -39,14 +39,14 @@ train_dataloader = dict(
             img_path='leftImg8bit/train', seg_map_path='gtFine/train',
             depth_path='disparity/train', camera_path='camera/train'),
         pipeline=train_pipeline))
+# The val split: the same dataset with the val folders and the test pipeline, one image at a
+# time, in order.
 val_dataloader = dict(
+    train_dataloader,
     batch_size=1,
-    num_workers=4,
-    persistent_workers=True,
     sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
+        train_dataloader['dataset'],
         data_prefix=dict(
             img_path='leftImg8bit/val', seg_map_path='gtFine/val',
             depth_path='disparity/val', camera_path='camera/val'),

@@ -6,22 +6,15 @@ data_root = 'data/synthcity/'
 img_scale = (512, 256)
 crop_size = (128, 256)
 
+# The pipelines of cityscapes_depth.py at this file's scale: only the resize and crop sizes
+# (and the range of the random resize) change.
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='LoadOptionalAnnotations'),
-    dict(type='LoadCityscapesDepth', max_depth={{_base_.max_depth}}),
-    dict(type='RandomResize', scale=img_scale, ratio_range=(0.5, 1.0), keep_ratio=True),
-    dict(type='RandomCrop', crop_size=crop_size, cat_max_ratio=0.75),
-    dict(type='RandomFlip', prob=0.5),
-    dict(type='PhotoMetricDistortion'),
-    dict(type='PackSegInputs'),
+    dict(t, scale=img_scale, ratio_range=(0.5, 1.0)) if t['type'] == 'RandomResize' else
+    dict(t, crop_size=crop_size) if t['type'] == 'RandomCrop' else t
+    for t in _base_.train_pipeline
 ]
 test_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='Resize', scale=img_scale, keep_ratio=True),
-    dict(type='LoadOptionalAnnotations'),
-    dict(type='LoadCityscapesDepth', max_depth={{_base_.max_depth}}),
-    dict(type='PackSegInputs'),
+    dict(t, scale=img_scale) if t['type'] == 'Resize' else t for t in _base_.test_pipeline
 ]
 
 train_dataloader = dict(

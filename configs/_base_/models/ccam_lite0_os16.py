@@ -6,8 +6,8 @@ _base_ = ['./ccam_lite0.py']
 # TensorFlow weights.
 norm_cfg = dict(type='BN', requires_grad=True)
 # Output stride 16 (the last two stages dilated, not strided): on one CPU core the d8 layout of
-# the base config costs 3x the time per iteration (measured: 1.9 vs 0.63 s per batch-4
-# iteration at 128x256); the stride-4 skip of the heads keeps the boundaries.
+# the base config costs 3x the time per iteration (measured: docs/harness_checks.md,
+# "Measurements behind config values"); the stride-4 skip of the heads keeps the boundaries.
 model = dict(
     data_preprocessor=dict(size=(128, 256)),
     backbone=dict(strides=(1, 2, 2, 2, 1, 1, 1), dilations=(1, 1, 1, 1, 1, 2, 2),

@@ -49,18 +49,17 @@ model = dict(
         norm_cfg=norm_cfg,
         align_corners=False,
         loss_decode=dict(type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0)),
-    depth_head=dict(
-        type='DepthHead',
-        in_channels=2048,
-        in_index=3,
-        channels=512,
-        dilations=(1, 12, 24, 36),
-        c1_in_channels=256,
-        c1_channels=48,
-        norm_cfg=norm_cfg,
-        align_corners=False,
-        min_depth=0.1,
-        max_depth=80.0,
-        loss_decode=dict(type='SiLogLoss', loss_weight=1.0)),
     train_cfg=dict(),
     test_cfg=dict(mode='whole'))
+# The depth head is a DeepLabV3+ decoder of the segmentation head's geometry (input level, ASPP
+# width and dilations, stride-4 skip, norm) that regresses metric depth in [min_depth,
+# max_depth]. The geometry is copied when this file is read: a derived config that changes the
+# decode head's geometry sets the depth head's too.
+model['depth_head'] = dict(
+    {key: model['decode_head'][key] for key in (
+        'in_channels', 'in_index', 'channels', 'dilations', 'c1_in_channels', 'c1_channels',
+        'norm_cfg', 'align_corners')},
+    type='DepthHead',
+    min_depth=0.1,
+    max_depth=80.0,
+    loss_decode=dict(type='SiLogLoss', loss_weight=1.0))
