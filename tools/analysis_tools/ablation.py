@@ -44,7 +44,8 @@ same checkpoints on ``test`` is what the shift costs it, paired by seed.
 ``mIoU_frequent`` is the mean IoU over the classes holding at least ``frequent_class_fraction``
 of the labeled test pixels (counts from the generator's summary). ``--readme README.md`` also
 replaces the block between ``<!-- evidence-results:begin -->`` and
-``<!-- evidence-results:end -->`` there with the summary table.
+``<!-- evidence-results:end -->`` there with a short table, one row per claim
+(:mod:`mmseg_ccam.analysis.evidence_readme`); the full tables stay in ``results.md``.
 """
 import argparse
 import importlib.util
@@ -59,6 +60,12 @@ from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Sequence
 
 from mmseg_ccam.analysis import statistics as stats
+from mmseg_ccam.analysis.evidence_readme import (  # noqa: F401  (summary_block: tests)
+    README_BEGIN,
+    README_END,
+    readme_block,
+    summary_block,
+)
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DEFAULT_TRAIN_CMD = '{python} {root}/tools/train.py {config} --work-dir {work_dir} {resume} ' \
@@ -339,8 +346,6 @@ def run_ablation(configs: Sequence[str], seeds: Sequence[int], work_dir: str,
 #: Metrics where a smaller value is better (depth errors); all others: larger is better.
 LOWER_IS_BETTER = ('abs_rel', 'sq_rel', 'rmse', 'rmse_log', 'log10', 'silog')
 FREQUENT = 'mIoU_frequent'
-README_BEGIN = '<!-- evidence-results:begin -->'
-README_END = '<!-- evidence-results:end -->'
 
 
 def lower_is_better(metric: str) -> bool:
@@ -1295,12 +1300,6 @@ def power_report(proto: dict, evidence_dir: Optional[str] = None,
     return '\n'.join(lines) + '\n'
 
 
-def summary_block(markdown: str) -> str:
-    """The summary table (and its preamble) of a :func:`report`."""
-    body = markdown.split('## Summary', 1)[1].split('\n## ', 1)[0]
-    return body.strip()
-
-
 def update_readme(readme: str, block: str) -> None:
     """Replace the text between the evidence markers of ``readme`` with ``block``."""
     with open(readme, encoding='utf-8') as f:
@@ -1356,7 +1355,7 @@ def run_protocol(protocol: str, evidence_dir: Optional[str] = None,
     markdown = report(proto, evidence_dir)
     bt.write_text(osp.join(evidence_dir, 'results.md'), markdown)
     if readme:
-        update_readme(readme, summary_block(markdown))
+        update_readme(readme, readme_block(proto, markdown))
     return markdown
 
 
