@@ -1,7 +1,8 @@
 """Shared set-up of the analysis tools that run a trained model on training batches
 (``tools/analysis_tools/task_gradients.py``, ``mix_statistics.py``)."""
 import logging
-from typing import Any, Dict, Optional, Tuple
+from argparse import Namespace
+from typing import Optional, Tuple
 
 import torch.nn as nn
 from mmengine.config import Config
@@ -42,19 +43,17 @@ def build_train_loader(cfg: Config, seed: int) -> DataLoader:
     return Runner.build_dataloader(loader_cfg, seed=seed)
 
 
-def setup_batch_run(config: str, checkpoint: Optional[str], cfg_options: Optional[Dict[str, Any]],
-                    batches: int, seed: int, semi: bool,
+def setup_batch_run(args: Namespace, semi: bool,
                     reason: str) -> Tuple[Config, nn.Module, DataLoader]:
-    """The start of a tool that runs a model on ``batches`` training batches: the config read
+    """The start of a tool that runs a model on ``args.batches`` training batches: the config read
     with the key checks, its kind of model checked, then the model (:func:`build_model_quietly`)
-    and the train loader (:func:`build_train_loader`), weights and data order fixed by ``seed``.
+    and the train loader (:func:`build_train_loader`), weights and data order fixed by
+    ``args.seed``.
 
     Args:
-        config (str): Config file.
-        checkpoint (str, optional): Weights; None keeps the config's initialisation.
-        cfg_options (dict, optional): ``--cfg-options`` of the tool.
-        batches (int): ``--batches`` of the tool; below 1 is refused.
-        seed (int): Seed of the weights' initialisation, the data order and augmentation.
+        args (Namespace): The tool's arguments: ``config``, ``checkpoint`` (None keeps the
+            config's initialisation), ``cfg_options``, ``batches`` (below 1 is refused) and
+            ``seed`` (of the weights' initialisation, the data order and augmentation).
         semi (bool): Whether the tool needs a ``MeanTeacherSegDepth`` config (True) or refuses
             one (False).
         reason (str): The second half of the refusal, saying why and what to pass.
@@ -66,9 +65,10 @@ def setup_batch_run(config: str, checkpoint: Optional[str], cfg_options: Optiona
     from mmengine.runner import set_random_seed
 
     from mmseg_ccam.utils.config_check import load_checked_config
-    if batches < 1:
-        raise SystemExit(f'--batches must be >= 1, got {batches}.')
-    cfg = load_checked_config(config, cfg_options)
+    config, seed = args.config, args.seed
+    if args.batches < 1:
+        raise SystemExit(f'--batches must be >= 1, got {args.batches}.')
+    cfg = load_checked_config(config, args.cfg_options)
     init_default_scope(cfg.get('default_scope', 'mmseg'))
     model_type = cfg.model.get('type')
     if semi and model_type != 'MeanTeacherSegDepth':
@@ -77,5 +77,5 @@ def setup_batch_run(config: str, checkpoint: Optional[str], cfg_options: Optiona
     if not semi and model_type == 'MeanTeacherSegDepth':
         raise SystemExit(f'{config} is a mean-teacher config; {reason}')
     set_random_seed(seed)
-    model = build_model_quietly(cfg, checkpoint)
+    model = build_model_quietly(cfg, args.checkpoint)
     return cfg, model, build_train_loader(cfg, seed)

@@ -71,9 +71,8 @@ def tables(totals: Dict[str, Dict[str, np.ndarray]], classes: Sequence[str]) -> 
 
 def main(argv: Optional[Sequence[str]] = None) -> str:
     args = parse_args(argv)
-    _, model, loader = setup_batch_run(
-        args.config, args.checkpoint, args.cfg_options, args.batches, args.seed, semi=True,
-        reason='mixing acts on the unlabeled frames of a MeanTeacherSegDepth config.')
+    _, model, loader = setup_batch_run(args, semi=True, reason=(
+        'mixing acts on the unlabeled frames of a MeanTeacherSegDepth config.'))
     model.eval()
     classes = loader.dataset.metainfo['classes']
     totals: Dict[str, Dict[str, np.ndarray]] = {}

@@ -55,9 +55,8 @@ def summarise(per_batch: List[List[dict]]) -> str:
 def main(argv: Optional[Sequence[str]] = None) -> str:
     args = parse_args(argv)
     # Weights, data order and augmentation draws all follow --seed.
-    _, model, loader = setup_batch_run(
-        args.config, args.checkpoint, args.cfg_options, args.batches, args.seed, semi=False,
-        reason='pass the supervised config of its segmentor (the teacher has no gradients).')
+    _, model, loader = setup_batch_run(args, semi=False, reason=(
+        'pass the supervised config of its segmentor (the teacher has no gradients).'))
     per_batch, losses = [], []
     for i, data in enumerate(loader):
         if i == args.batches:
