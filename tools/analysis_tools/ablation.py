@@ -48,7 +48,6 @@ replaces the block between ``<!-- evidence-results:begin -->`` and
 (:mod:`mmseg_ccam.analysis.evidence_readme`); the full tables stay in ``results.md``.
 """
 import argparse
-import importlib.util
 import json
 import math
 import os
@@ -66,6 +65,7 @@ from mmseg_ccam.analysis.evidence_readme import (  # noqa: F401  (summary_block:
     readme_block,
     summary_block,
 )
+from mmseg_ccam.evaluation import results_table
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DEFAULT_TRAIN_CMD = '{python} {root}/tools/train.py {config} --work-dir {work_dir} {resume} ' \
@@ -74,19 +74,6 @@ DEFAULT_TEST_CMD = '{python} {root}/tools/test.py {config} {checkpoint} ' \
                    '--work-dir {work_dir}/test --out {metrics} {cfg_options}'
 METRICS_FILE = 'metrics.json'
 SUMMARY_FILE = 'summary.json'
-
-
-def _load_benchmark_table():
-    """``benchmark_table.py`` next to this file (tools/ is not a package)."""
-    path = osp.join(osp.dirname(osp.abspath(__file__)), 'benchmark_table.py')
-    spec = importlib.util.spec_from_file_location('_ablation_benchmark_table', path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
-
-
-bt = _load_benchmark_table()
 
 
 @dataclass
@@ -173,7 +160,7 @@ def check_run_record(work_dir: str, options: dict, what: str) -> None:
 
 def write_run_record(work_dir: str, options: dict) -> None:
     os.makedirs(work_dir, exist_ok=True)
-    bt.write_text(osp.join(work_dir, RUN_RECORD), dump_json(options, indent=1) + '\n')
+    results_table.write_text(osp.join(work_dir, RUN_RECORD), dump_json(options, indent=1) + '\n')
 
 
 def config_name(config: str) -> str:
@@ -300,18 +287,20 @@ def summarize(runs: Sequence[Run], work_dir: str, seeds: Sequence[int],
     for name in dict.fromkeys(r.name for r in runs):
         done = [r for r in runs if r.name == name and osp.isfile(r.metrics)]
         summary = aggregate([read_metrics(r.metrics) for r in done])
-        bt.write_text(osp.join(work_dir, name, SUMMARY_FILE), dump_json(summary, indent=2))
-        cells = {k: bt.to_stat(v, name, k) for k, v in summary.items()}
+        results_table.write_text(osp.join(work_dir, name, SUMMARY_FILE),
+                                 dump_json(summary, indent=2))
+        cells = {k: results_table.to_stat(v, name, k) for k, v in summary.items()}
         cells['seeds'] = str(len(done))
-        rows.append(bt.Row(name, cells))
-    metric_columns = bt.pick_columns(rows, columns)
+        rows.append(results_table.Row(name, cells))
+    metric_columns = results_table.pick_columns(rows, columns)
     all_columns = ['seeds'] + metric_columns
     markdown = ('# Ablation\n\n'
                 f'Mean ± sample standard deviation (n - 1 denominator) over the seeds '
                 f'{" ".join(str(s) for s in seeds)}; `seeds` is the number of runs with '
-                'metrics per config.\n\n' + bt.format_markdown(rows, all_columns))
-    bt.write_text(osp.join(work_dir, 'ablation.md'), markdown)
-    bt.write_text(osp.join(work_dir, 'ablation.csv'), bt.format_csv(rows, all_columns))
+                'metrics per config.\n\n' + results_table.format_markdown(rows, all_columns))
+    results_table.write_text(osp.join(work_dir, 'ablation.md'), markdown)
+    results_table.write_text(osp.join(work_dir, 'ablation.csv'),
+                             results_table.format_csv(rows, all_columns))
     return markdown
 
 
@@ -556,7 +545,7 @@ def run_protocol_one(run: Run, proto: dict, evidence_dir: str, train_cmd: str, t
             print(f'[ablation] {run.name} seed {run.seed}: {out} exists, skipped')
             return 'done'
         backfill_splits(run, proto, record, missing, options, test_cmd, python, execute)
-        bt.write_text(out, dump_json(record, indent=1, sort_keys=True) + '\n')
+        results_table.write_text(out, dump_json(record, indent=1, sort_keys=True) + '\n')
         return 'backfill'
     state = 'resume' if last_checkpoint(run.work_dir) is not None else 'new'
     work_record = run_options(run.config, options)
@@ -597,7 +586,7 @@ def run_protocol_one(run: Run, proto: dict, evidence_dir: str, train_cmd: str, t
                   cfg_options=options, code=code_version(),
                   config_sha256=config_digest(run.config),
                   metrics={split: read_metrics(m) for split, m in metrics_files.items()})
-    bt.write_text(out, dump_json(record, indent=1, sort_keys=True) + '\n')
+    results_table.write_text(out, dump_json(record, indent=1, sort_keys=True) + '\n')
     return state
 
 
@@ -1309,7 +1298,7 @@ def update_readme(readme: str, block: str) -> None:
                          'markers where the results table belongs.')
     head, rest = text.split(README_BEGIN, 1)
     _, tail = rest.split(README_END, 1)
-    bt.write_text(readme, f'{head}{README_BEGIN}\n{block}\n{README_END}{tail}')
+    results_table.write_text(readme, f'{head}{README_BEGIN}\n{block}\n{README_END}{tail}')
 
 
 def run_protocol(protocol: str, evidence_dir: Optional[str] = None,
@@ -1353,7 +1342,7 @@ def run_protocol(protocol: str, evidence_dir: Optional[str] = None,
         for r in runs:
             run_protocol_one(r, proto, evidence_dir, train_cmd, test_cmd, python, execute)
     markdown = report(proto, evidence_dir)
-    bt.write_text(osp.join(evidence_dir, 'results.md'), markdown)
+    results_table.write_text(osp.join(evidence_dir, 'results.md'), markdown)
     if readme:
         update_readme(readme, readme_block(proto, markdown))
     return markdown
