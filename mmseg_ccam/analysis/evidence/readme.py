@@ -11,8 +11,11 @@ report's cells, never recomputed, so the two cannot disagree.
 """
 from typing import Dict, List, Sequence
 
+from mmseg_ccam.evaluation.results_table import write_text
+
 __all__ = [
-    'README_BEGIN', 'README_END', 'claim_groups', 'readme_block', 'summary_block', 'summary_rows'
+    'README_BEGIN', 'README_END', 'claim_groups', 'readme_block', 'summary_block',
+    'summary_rows', 'update_readme'
 ]
 
 README_BEGIN = '<!-- evidence-results:begin -->'
@@ -109,3 +112,15 @@ def readme_block(proto: dict, markdown: str) -> str:
         '. Every metric, the secondary comparisons, the arms and the per-seed values: ' +
         RESULTS_LINK + '.')
     return '\n'.join([preamble, ''] + lines)
+
+
+def update_readme(readme: str, block: str) -> None:
+    """Replace the text between the evidence markers of ``readme`` with ``block``."""
+    with open(readme, encoding='utf-8') as f:
+        text = f.read()
+    if README_BEGIN not in text or README_END not in text:
+        raise ValueError(f'{readme} has no {README_BEGIN} ... {README_END} block; add the two '
+                         'markers where the results table belongs.')
+    head, rest = text.split(README_BEGIN, 1)
+    _, tail = rest.split(README_END, 1)
+    write_text(readme, f'{head}{README_BEGIN}\n{block}\n{README_END}{tail}')
