@@ -677,9 +677,49 @@ def test_shipped_v2_draft_sizes_every_claim():
     assert any((c['treatment'], c['control']) == ('semi-no-mix', 'joint-1-8') for c in primary)
 
 
+def test_readme_block_one_row_per_claim_by_hand(tmp_path):
+    """The README block: per claim its headline metric, cells copied from the full report; a
+    treatment against several controls (same split and metrics, adjacent) shares a row;
+    secondary comparisons stay in results.md."""
+    arms = {k: {'config': str(tmp_path / 'a_cfg.py')} for k in ('a', 'b', 'c')}
+    comparisons = [
+        {'name': 'b vs a', 'claim': 'b > a', 'treatment': 'b', 'control': 'a',
+         'metrics': ['mIoU', 'abs_rel']},
+        {'name': 'b vs c', 'claim': 'b > c', 'treatment': 'b', 'control': 'c',
+         'metrics': ['mIoU', 'abs_rel']},
+        {'name': 'c vs a', 'claim': 'c has lower error', 'treatment': 'c', 'control': 'a',
+         'metrics': ['abs_rel']},
+        {'name': 'c vs a (descriptive)', 'treatment': 'c', 'control': 'a',
+         'metrics': ['mIoU'], 'secondary': True}]
+    path = _protocol(tmp_path, arms=arms, comparisons=comparisons)
+    for s in range(3):
+        _write_run(tmp_path, 'a', s, {'mIoU': 10.0, 'abs_rel': 0.20})
+        _write_run(tmp_path, 'b', s, {'mIoU': 11.0 + s, 'abs_rel': 0.20})
+        _write_run(tmp_path, 'c', s, {'mIoU': 10.0, 'abs_rel': [0.30, 0.31, 0.29][s]})
+    readme = tmp_path / 'README.md'
+    readme.write_text(f'# X\n{ab.README_BEGIN}\nold\n{ab.README_END}\n')
+    ab.run_protocol(str(path), report_only=True, readme=str(readme))
+    block = readme.read_text().split(ab.README_BEGIN + '\n', 1)[1].split(ab.README_END)[0]
+    rows = [line for line in block.splitlines() if line.startswith('| ')]
+    # No "audit" in this protocol: no audit column.
+    assert rows[0] == ('| claim | metric | difference ± SE [95 % interval], seeds | '
+                       'decision (2-SE rule) |')
+    body = rows[2:]
+    assert len(body) == 2  # b vs a + b vs c share a row; the secondary one is left out
+    # b - a (and b - c): diffs 1, 2, 3 -> mean 2, se 1/sqrt(3) = 0.577, supported;
+    # 95 %: 2 +- t(0.975, 2) 4.303 * 0.577 = 2 +- 2.484
+    assert body[0].startswith('| b > a; b > c | mIoU | b vs a: +2.00 ± 0.58 [-0.48, +4.48], '
+                              '3; b vs c: +2.00 ± 0.58 [-0.48, +4.48], 3 | supported (all 2)')
+    # c - a on abs_rel: 0.10 +- 0.01/sqrt(3) = 0.0058, higher error -> contradicted;
+    # 95 %: 0.1 +- 4.303 * 0.00577 = 0.1 +- 0.0248
+    assert body[1].startswith('| c has lower error | abs_rel | +0.1000 ± 0.0058 '
+                              '[+0.0752, +0.1248], 3 | contradicted')
+    assert '[docs/evidence/results.md](docs/evidence/results.md)' in block
+
+
 def test_shipped_results_and_readme_regenerate_byte_for_byte():
-    """docs/evidence/results.md and the README block are what --report-only writes from the
-    committed JSON, and v1's pre-registered 2-SE decisions are unchanged."""
+    """docs/evidence/results.md and the README's short block are what --report-only writes
+    from the committed JSON, and v1's pre-registered 2-SE decisions are unchanged."""
     proto = ab.load_protocol(osp.join(ROOT, 'docs', 'evidence', 'protocol.json'))
     md = ab.report(proto, osp.join(ROOT, 'docs', 'evidence'))
     with open(osp.join(ROOT, 'docs', 'evidence', 'results.md'), encoding='utf-8') as f:
@@ -687,7 +727,9 @@ def test_shipped_results_and_readme_regenerate_byte_for_byte():
     with open(osp.join(ROOT, 'README.md'), encoding='utf-8') as f:
         readme = f.read()
     block = readme.split(ab.README_BEGIN, 1)[1].split(ab.README_END, 1)[0]
-    assert block == '\n' + ab.summary_block(md) + '\n'
+    assert block == '\n' + ab.readme_block(proto, md) + '\n'
+    # One row per claim (10 for v1's 14 primary comparisons), ending with the link.
+    assert len([line for line in block.splitlines() if line.startswith('| ')]) == 2 + 10
     # v1's decisions (S supported, N not supported, C contradicted), per comparison, as
     # published before the audit; the decision column must still start with them.
     v1 = 'SSSS NN NNNS SSSS SSNN NN NN NN NN NNC NNC NNNN NN NN'.replace(' ', '')

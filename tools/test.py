@@ -16,7 +16,6 @@ import os
 import os.path as osp
 import sys
 
-from mmengine.config import DictAction
 from mmengine.dist import is_main_process
 
 import mmseg_ccam  # noqa: F401  (registers components, checkpoint allow-list)
@@ -31,7 +30,7 @@ from mmseg_ccam.models.segmentors import tta_config
 from mmseg_ccam.utils import init_cpu_distributed, load_config
 from mmseg_ccam.utils.data_roots import check_data_roots
 from mmseg_ccam.utils.exceptions import IncompatibleCheckpointError
-from mmseg_ccam.utils.launch import build_runner, explain_build_errors
+from mmseg_ccam.utils.launch import build_runner, explain_build_errors, parse_launch_args
 
 
 def parse_args() -> argparse.Namespace:
@@ -47,14 +46,7 @@ def parse_args() -> argparse.Namespace:
                         help='test-time augmentation: the config\'s tta_pipeline (scales x flips) '
                         'merged by its tta_model')
     parser.add_argument('--wait-time', type=float, default=0, help='interval of --show (s)')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override config entries, e.g. test_dataloader.batch_size=2')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
-                        default='none', help='job launcher')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args()
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    return args
+    return parse_launch_args(parser, 'test_dataloader.batch_size=2')
 
 
 def enable_show_dir(cfg, show_dir: str, wait_time: float) -> None:

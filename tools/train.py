@@ -14,14 +14,13 @@ import sys
 from typing import Optional
 
 import torch
-from mmengine.config import DictAction
 from mmengine.logging import print_log
 
 import mmseg_ccam  # noqa: F401  (registers components, checkpoint allow-list)
 from mmseg_ccam.engine.checkpoint import checkpoint_seed
 from mmseg_ccam.utils import init_cpu_distributed, load_config
 from mmseg_ccam.utils.data_roots import MissingDataError, check_data_roots
-from mmseg_ccam.utils.launch import build_runner, explain_build_errors
+from mmseg_ccam.utils.launch import build_runner, explain_build_errors, parse_launch_args
 from mmseg_ccam.utils.work_dir import WorkDirLock, find_resume_checkpoint
 
 
@@ -34,15 +33,7 @@ def parse_args() -> argparse.Namespace:
                         'it has none); resuming is exact: random states are restored')
     parser.add_argument('--amp', action='store_true',
                         help='automatic mixed precision (AmpOptimWrapper)')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override config entries, e.g. train_cfg.max_iters=100')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
-                        default='none', help='job launcher')
-    # torch.distributed.launch passes --local-rank; torchrun sets LOCAL_RANK itself.
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args()
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    return args
+    return parse_launch_args(parser, 'train_cfg.max_iters=100')
 
 
 class AmpUnavailableError(RuntimeError):

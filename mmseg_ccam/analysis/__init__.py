@@ -5,7 +5,8 @@
 - :mod:`.benchmark`: the cost benchmark (``tools/analysis_tools/benchmark.py``);
 - :mod:`.mix_statistics`: class counts of the mixing masks;
 - :mod:`.task_gradients`: per-task gradients on the shared layers;
-- :mod:`.model_setup`: model and train loader of the tools that run a model on training batches.
+- :mod:`.model_setup`: model and train loader of the tools that run a model on training batches;
+- :mod:`.evidence`: evidence studies (seed sweeps, the protocol, its report and README block).
 
 Nothing here registers a model component; the package is imported by the analysis tools
 (``tools/analysis_tools/``), not by training. Only :mod:`.statistics` is imported eagerly.

@@ -1,5 +1,5 @@
-"""Start-up shared by ``tools/train.py`` and ``tools/test.py``: read the config, check it,
-build the runner.
+"""Start-up shared by ``tools/train.py`` and ``tools/test.py``: parse the launcher options,
+read the config, check it, build the runner.
 
 Key checking lives in :mod:`mmseg_ccam.utils.config_check`, CPU process groups in
 :mod:`mmseg_ccam.utils.dist_cpu`; this module only strings them together. It is re-exported
@@ -7,11 +7,12 @@ from here for the callers that import the old names.
 """
 import copy
 import logging
+import os
 import os.path as osp
-from argparse import Namespace
-from typing import Any, Dict, List, Optional
+from argparse import ArgumentParser, Namespace
+from typing import Any, Dict, List, Optional, Sequence
 
-from mmengine.config import Config
+from mmengine.config import Config, DictAction
 from mmengine.logging import print_log
 
 from .config_check import (  # noqa: F401  (re-exported)
@@ -25,7 +26,7 @@ from .config_check import (  # noqa: F401  (re-exported)
 )
 from .dist_cpu import init_cpu_distributed  # noqa: F401  (re-exported)
 
-__all__ = ['build_runner', 'fit_schedule_to_max_iters', 'load_config']
+__all__ = ['build_runner', 'fit_schedule_to_max_iters', 'load_config', 'parse_launch_args']
 
 
 def build_runner(cfg: Config, config_path: str = 'the config'):
@@ -130,3 +131,25 @@ def load_config(args: Namespace) -> Config:
     elif cfg.get('work_dir') is None:
         cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
     return cfg
+
+
+def parse_launch_args(parser: ArgumentParser, cfg_options_example: str,
+                      argv: Optional[Sequence[str]] = None) -> Namespace:
+    """Add MMSegmentation's ``--cfg-options`` / ``--launcher`` / ``--local_rank`` to
+    ``parser`` (``tools/train.py``, ``tools/test.py``), parse ``argv`` and export
+    ``LOCAL_RANK`` (``torch.distributed.launch`` passes ``--local-rank``; torchrun sets
+    ``LOCAL_RANK`` itself, which is kept).
+
+    Args:
+        parser (ArgumentParser): The tool's parser with its own arguments.
+        cfg_options_example (str): An override shown in the ``--cfg-options`` help.
+        argv (Sequence[str], optional): Arguments; ``sys.argv[1:]`` if None.
+    """
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help=f'override config entries, e.g. {cfg_options_example}')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
+                        default='none', help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args

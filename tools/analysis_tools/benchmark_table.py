@@ -11,8 +11,7 @@ Example::
 import argparse
 from typing import Optional, Sequence
 
-from mmseg_ccam.evaluation.results_table import (  # noqa: F401  (ablation.py uses them)
-    Row,
+from mmseg_ccam.evaluation.results_table import (
     build_rows,
     default_names,
     format_csv,
@@ -20,7 +19,6 @@ from mmseg_ccam.evaluation.results_table import (  # noqa: F401  (ablation.py us
     load_benchmarks,
     load_metrics,
     pick_columns,
-    to_stat,
     write_text,
 )
 

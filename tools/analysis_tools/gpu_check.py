@@ -146,26 +146,25 @@ class GpuCheckTimerHook(Hook):
     def before_train(self, runner) -> None:
         self._start(runner)
 
-    def before_train_iter(self, runner, batch_idx: int, data_batch=None) -> None:
-        self._tic()
-
-    def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
-        self._toc()
-
     def after_train(self, runner) -> None:
         self._write(runner, 'train')
 
     def before_test(self, runner) -> None:
         self._start(runner)
 
-    def before_test_iter(self, runner, batch_idx: int, data_batch=None) -> None:
-        self._tic()
-
-    def after_test_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
-        self._toc()
-
     def after_test(self, runner) -> None:
         self._write(runner, 'test')
+
+    # MMEngine's Hook hands before/after_{train,val,test}_iter to these with the mode; the
+    # train and test iterations are timed, validation (after the last training iteration) not.
+    def _before_iter(self, runner, batch_idx: int, data_batch=None, mode: str = 'train') -> None:
+        if mode != 'val':
+            self._tic()
+
+    def _after_iter(self, runner, batch_idx: int, data_batch=None, outputs=None,
+                    mode: str = 'train') -> None:
+        if mode != 'val':
+            self._toc()
 
 
 # --------------------------------------------------------------------------------- the configs
@@ -212,11 +211,12 @@ def config_path(config: str) -> str:
 
 
 def build_config(name: str, data_root: str, work_dir: str, args) -> str:
-    """Dump the config of run ``name`` for the check; return its path."""
-    from mmengine.config import Config
-
+    """Dump the config of run ``name`` for the check; return its path. The joint run's config
+    is also dumped for the TTA phase (``<work>/tta/joint_r50_tta.py``, its timer writing there).
+    """
+    from mmseg_ccam.utils.config_check import load_checked_config
     from mmseg_ccam.utils.launch import fit_schedule_to_max_iters
-    cfg = Config.fromfile(config_path(RUNS[name]))
+    cfg = load_checked_config(config_path(RUNS[name]))
     img_scale = (args.width, args.height)
     crop = tuple(args.crop)
     semi = cfg.model.type == 'MeanTeacherSegDepth'
@@ -266,10 +266,18 @@ def build_config(name: str, data_root: str, work_dir: str, args) -> str:
     cfg.custom_imports = dict(imports=[m for m in ('mmseg_ccam', 'gpu_check')
                                        if m not in imports] + imports,
                               allow_failed_imports=False)
-    cfg.custom_hooks = list(cfg.get('custom_hooks') or []) + [
-        dict(type='GpuCheckTimerHook', out_file=osp.join(work_dir, TIMING_FILE))]
-    path = osp.join(work_dir, f'{name}.py')
-    os.makedirs(work_dir, exist_ok=True)
+    hooks = list(cfg.get('custom_hooks') or [])
+    if name == 'joint_r50':
+        tta_dir = osp.join(osp.dirname(work_dir), 'tta')
+        _dump_timed(cfg, hooks, tta_dir, osp.join(tta_dir, 'joint_r50_tta.py'))
+    return _dump_timed(cfg, hooks, work_dir, osp.join(work_dir, f'{name}.py'))
+
+
+def _dump_timed(cfg, hooks: list, timer_dir: str, path: str) -> str:
+    """Dump ``cfg`` with ``hooks`` and the timer writing into ``timer_dir``; return ``path``."""
+    cfg.custom_hooks = hooks + [
+        dict(type='GpuCheckTimerHook', out_file=osp.join(timer_dir, TIMING_FILE))]
+    os.makedirs(osp.dirname(path), exist_ok=True)
     cfg.dump(path)
     return path
 
@@ -376,7 +384,8 @@ def check(args) -> dict:
     tta_dir = osp.join(work, 'tta')
     ckpt = osp.join(work, 'joint_r50', f'iter_{args.iters}.pth')
     out_json = osp.join(tta_dir, 'metrics.json')
-    cmd = [sys.executable, 'tools/test.py', tta_config(work, tta_dir), ckpt, '--tta',
+    # build_config('joint_r50', ...) dumped the TTA phase's config.
+    cmd = [sys.executable, 'tools/test.py', osp.join(tta_dir, 'joint_r50_tta.py'), ckpt, '--tta',
            '--work-dir', tta_dir, '--out', out_json]
     phases['tta'] = run_phase('tta', cmd, osp.join(work, 'tta.log'), args)
     tta = summarise('tta', osp.join(tta_dir, TIMING_FILE), 0)
@@ -397,19 +406,6 @@ def check(args) -> dict:
                               images_per_step=IMAGES_PER_STEP, num_train=args.num_train,
                               num_val=args.num_val),
                 torch=torch.__version__)
-
-
-def tta_config(work: str, tta_dir: str) -> str:
-    """The joint run's config with the timer writing into ``tta_dir``; return its path."""
-    from mmengine.config import Config
-    cfg = Config.fromfile(osp.join(work, 'joint_r50', 'joint_r50.py'), import_custom_modules=False)
-    for hook in cfg.custom_hooks:
-        if hook['type'] == 'GpuCheckTimerHook':
-            hook['out_file'] = osp.join(tta_dir, TIMING_FILE)
-    os.makedirs(tta_dir, exist_ok=True)
-    path = osp.join(tta_dir, 'joint_r50_tta.py')
-    cfg.dump(path)
-    return path
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:

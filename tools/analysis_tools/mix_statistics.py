@@ -19,14 +19,11 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 from mmengine.config import DictAction
-from mmengine.registry import init_default_scope
-from mmengine.runner import set_random_seed
 
 import mmseg_ccam  # noqa: F401  (registers the modules)
 from mmseg_ccam.analysis.mix_statistics import mix_arms, mix_statistics
-from mmseg_ccam.analysis.model_setup import build_model_quietly, build_train_loader
+from mmseg_ccam.analysis.model_setup import setup_batch_run
 from mmseg_ccam.models.segmentors.mean_teacher_seg_depth import split_labeled
-from mmseg_ccam.utils.config_check import load_checked_config
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -74,18 +71,9 @@ def tables(totals: Dict[str, Dict[str, np.ndarray]], classes: Sequence[str]) -> 
 
 def main(argv: Optional[Sequence[str]] = None) -> str:
     args = parse_args(argv)
-    if args.batches < 1:
-        raise SystemExit(f'--batches must be >= 1, got {args.batches}.')
-    cfg = load_checked_config(args.config, args.cfg_options)
-    init_default_scope(cfg.get('default_scope', 'mmseg'))
-    if cfg.model.get('type') != 'MeanTeacherSegDepth':
-        raise SystemExit(f'{args.config} is not a semi-supervised config (model type '
-                         f"{cfg.model.get('type')!r}); mixing acts on the unlabeled frames of "
-                         'a MeanTeacherSegDepth config.')
-    set_random_seed(args.seed)
-    model = build_model_quietly(cfg, args.checkpoint)
+    _, model, loader = setup_batch_run(args, semi=True, reason=(
+        'mixing acts on the unlabeled frames of a MeanTeacherSegDepth config.'))
     model.eval()
-    loader = build_train_loader(cfg, args.seed)
     classes = loader.dataset.metainfo['classes']
     totals: Dict[str, Dict[str, np.ndarray]] = {}
     frames = 0

@@ -17,13 +17,10 @@ from typing import List, Optional, Sequence
 
 import numpy as np
 from mmengine.config import DictAction
-from mmengine.registry import init_default_scope
-from mmengine.runner import set_random_seed
 
 import mmseg_ccam  # noqa: F401  (registers the modules)
-from mmseg_ccam.analysis.model_setup import build_model_quietly, build_train_loader
+from mmseg_ccam.analysis.model_setup import setup_batch_run
 from mmseg_ccam.analysis.task_gradients import gradient_stats, task_gradients
-from mmseg_ccam.utils.config_check import load_checked_config
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -57,17 +54,9 @@ def summarise(per_batch: List[List[dict]]) -> str:
 
 def main(argv: Optional[Sequence[str]] = None) -> str:
     args = parse_args(argv)
-    if args.batches < 1:
-        raise SystemExit(f'--batches must be >= 1, got {args.batches}.')
-    cfg = load_checked_config(args.config, args.cfg_options)
-    init_default_scope(cfg.get('default_scope', 'mmseg'))
-    if cfg.model.get('type') == 'MeanTeacherSegDepth':
-        raise SystemExit(f'{args.config} is a mean-teacher config; pass the supervised config '
-                         'of its segmentor (the teacher has no gradients).')
     # Weights, data order and augmentation draws all follow --seed.
-    set_random_seed(args.seed)
-    model = build_model_quietly(cfg, args.checkpoint)
-    loader = build_train_loader(cfg, args.seed)
+    _, model, loader = setup_batch_run(args, semi=False, reason=(
+        'pass the supervised config of its segmentor (the teacher has no gradients).'))
     per_batch, losses = [], []
     for i, data in enumerate(loader):
         if i == args.batches:

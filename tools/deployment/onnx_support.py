@@ -18,7 +18,6 @@ import warnings
 from typing import List, Optional, Sequence
 
 import torch
-from mmengine.config import Config
 from mmengine.model import revert_sync_batchnorm
 from mmengine.registry import init_default_scope
 from mmseg.registry import MODELS
@@ -31,6 +30,7 @@ from mmseg_ccam.deployment import (
     export_onnx,
     worst_relative_diff,
 )
+from mmseg_ccam.utils.config_check import load_checked_config
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -48,7 +48,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 
 
 def check_config(config: str, shape: Sequence[int], dynamic: bool, tolerance: float) -> str:
-    cfg = Config.fromfile(config)
+    cfg = load_checked_config(config, with_data=False)
     _strip_pretrained(cfg.model)
     init_default_scope(cfg.get('default_scope', 'mmseg'))
     torch.manual_seed(0)
