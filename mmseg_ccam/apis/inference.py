@@ -64,7 +64,7 @@ class SegDepthDataSample(SegDataSample):
         return self.pred_depth_map.data[0].detach().cpu().float().numpy()
 
 
-def _strip_pretrained(cfg: Any) -> None:
+def strip_pretrained(cfg: Any) -> None:
     """Turn off every ``pretrained`` / ``init_cfg`` in a model config, in place: the
     checkpoint overwrites the weights, and pretrained files may not be reachable."""
     if isinstance(cfg, dict):
@@ -72,10 +72,10 @@ def _strip_pretrained(cfg: Any) -> None:
             if key in ('pretrained', 'init_cfg'):
                 cfg[key] = None
             else:
-                _strip_pretrained(cfg[key])
+                strip_pretrained(cfg[key])
     elif isinstance(cfg, (list, tuple)):
         for item in cfg:
-            _strip_pretrained(item)
+            strip_pretrained(item)
 
 
 def _num_classes(model: nn.Module) -> Optional[int]:
@@ -142,7 +142,7 @@ def init_model(config: Union[str, Path, Config],
             from mmseg_ccam.engine.checkpoint import check_checkpoint_file
             check_checkpoint_file(checkpoint)  # a directory: says so and lists its .pth
             raise FileNotFoundError(f'Checkpoint {checkpoint!r} does not exist.')
-        _strip_pretrained(config.model)
+        strip_pretrained(config.model)
     init_default_scope(config.get('default_scope', 'mmseg'))
 
     model = MODELS.build(config.model)
@@ -320,4 +320,4 @@ def inference_model(model: nn.Module,
 
 
 __all__ = ['SegDepthDataSample', 'init_model', 'inference_model', 'build_test_pipeline',
-           'read_image', 'ANNOTATION_LOADERS', 'MIN_IMAGE_SIDE']
+           'read_image', 'strip_pretrained', 'ANNOTATION_LOADERS', 'MIN_IMAGE_SIDE']
