@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from conftest import ROOT
+from conftest import ROOT, load_script
 
 import mmseg_ccam  # noqa: F401
 from mmseg_ccam.apis import inference_model, init_model, load_camera_json
@@ -64,10 +64,7 @@ def test_checkpoint_segments_and_measures_the_demo_frame():
 
 @pytest.mark.parametrize('extra', [[], ['--no-depth-classes']])
 def test_image_demo_with_the_shipped_checkpoint(tmp_path, extra):
-    import importlib.util
-    spec = importlib.util.spec_from_file_location('image_demo', osp.join(DEMO, 'image_demo.py'))
-    demo = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(demo)
+    demo = load_script('demo/image_demo.py')
     written = demo.main([osp.join(DEMO, 'synthcity_val.png'), CONFIG, CHECKPOINT, '--out-dir',
                          str(tmp_path), '--point-cloud', *extra])
     assert sorted(written) == ['depth', 'disparity', 'ply', 'seg']

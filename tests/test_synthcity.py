@@ -1,6 +1,5 @@
 """Tests of the SynthCity generator (Cityscapes-format procedural dataset)."""
 import glob
-import importlib.util
 import json
 import os.path as osp
 import re
@@ -8,6 +7,7 @@ import re
 import cv2
 import numpy as np
 import pytest
+from conftest import load_script
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -29,7 +29,6 @@ from mmseg_ccam.datasets.synthcity.primitives import (
 )
 
 H, W = 64, 128
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 
 def _cityscapes_lut() -> np.ndarray:
@@ -279,10 +278,7 @@ def test_bad_arguments_name_the_problem(tmp_path):
 
 
 def test_cli_writes_the_dataset(tmp_path, capsys):
-    spec = importlib.util.spec_from_file_location(
-        'generate_synthcity_cli', osp.join(REPO, 'tools', 'generate_synthcity.py'))
-    cli = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(cli)
+    cli = load_script('tools/generate_synthcity.py')
     summary = cli.main([str(tmp_path), '--num-train', '1', '--num-val', '1', '--height', '32',
                         '--width', '64', '--seed', '3', '--quiet'])
     assert summary['num_frames'] == {'train': 1, 'val': 1}
