@@ -15,7 +15,7 @@ from mmseg.registry import METRICS, MODELS
 from mmseg.structures import SegDataSample
 
 import mmseg_ccam  # noqa: F401  (registers the modules)
-from mmseg_ccam.engine.checkpoint import AtomicCheckpointRunner, IncompatibleCheckpointError
+from mmseg_ccam.engine import AtomicCheckpointRunner, IncompatibleCheckpointError
 from mmseg_ccam.utils.config_check import ConfigKeyError
 from mmseg_ccam.utils.launch import explain_build_errors, load_config
 

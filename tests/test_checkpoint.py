@@ -1,5 +1,5 @@
-"""Safe (weights_only) resume and atomic checkpoint writing: mmseg_ccam/engine/checkpoint.py
-(safe_globals.py, atomic_runner.py, checkpoint_loading.py)."""
+"""Safe (weights_only) resume and atomic checkpoint writing: mmseg_ccam/engine/ (safe_globals.py,
+atomic_runner.py, checkpoint_loading.py)."""
 import builtins
 import copy
 import datetime
@@ -21,7 +21,7 @@ from mmengine.model import BaseModel
 from mmengine.runner.checkpoint import _load_checkpoint
 
 import mmseg_ccam  # noqa: F401  (registers the allow-list at import)
-from mmseg_ccam.engine.checkpoint import (
+from mmseg_ccam.engine import (
     MMENGINE_CHECKPOINT_SAFE_GLOBALS,
     AtomicCheckpointRunner,
     history_buffer_statistic,
@@ -301,7 +301,7 @@ def test_sigkill_during_save_leaves_previous_checkpoint_usable(tmp_path):
 
 
 def test_zero_init_keys_come_from_the_modules_not_from_the_engine():
-    from mmseg_ccam.engine.checkpoint import (
+    from mmseg_ccam.engine import (
         IncompatibleCheckpointError,
         check_mismatch,
         checkpoint_key_mismatch,

@@ -13,7 +13,7 @@ from conftest import ROOT, load_script
 import mmseg_ccam  # noqa: F401
 from mmseg_ccam.apis import inference_model, init_model, load_camera_json
 from mmseg_ccam.datasets.cityscapes_geometry import disparity_png_to_depth
-from mmseg_ccam.engine.checkpoint import checkpoint_key_mismatch
+from mmseg_ccam.engine import checkpoint_key_mismatch
 
 CONFIG = osp.join(ROOT, 'configs', 'ccam', 'ccam_r18_synthcity.py')
 CHECKPOINT = osp.join(ROOT, 'checkpoints', 'ccam_r18_synthcity.pth')

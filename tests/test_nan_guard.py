@@ -20,7 +20,7 @@ from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
 
 import mmseg_ccam  # noqa: F401  (registers the modules)
-from mmseg_ccam.engine.checkpoint import AtomicCheckpointRunner
+from mmseg_ccam.engine import AtomicCheckpointRunner
 from mmseg_ccam.models.utils.loss_guard import NonFiniteLossError, check_finite_losses
 
 init_default_scope('mmseg')

@@ -123,7 +123,7 @@ def init_model(config: Union[str, Path, Config],
         nn.Module: The model in eval mode on ``device``.
     """
     # The package's components are registered: importing this module imported mmseg_ccam.
-    from mmseg_ccam.engine.checkpoint import load_checkpoint_strict
+    from mmseg_ccam.engine import load_checkpoint_strict
     from mmseg_ccam.utils.config_check import check_cfg_options, load_checked_config
     if isinstance(config, (str, Path)):
         # The checks of tools/train.py and tools/test.py: keys, values, --cfg-options.
@@ -139,7 +139,7 @@ def init_model(config: Union[str, Path, Config],
         raise KeyError(f'Config {config.filename!r} has no "model" entry.')
     if checkpoint is not None:
         if osp.isdir(checkpoint) or not osp.isfile(checkpoint):
-            from mmseg_ccam.engine.checkpoint import check_checkpoint_file
+            from mmseg_ccam.engine import check_checkpoint_file
             check_checkpoint_file(checkpoint)  # a directory: says so and lists its .pth
             raise FileNotFoundError(f'Checkpoint {checkpoint!r} does not exist.')
         strip_pretrained(config.model)
