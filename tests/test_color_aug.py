@@ -36,16 +36,21 @@ def one_class(cls, b=1.0, c=1.0, s=1.0, hue=0.0):
     return ColorAugParams([cls], [b], [c], [s], [hue])
 
 
+def jitter_one_class(seed, cls, dtype=np.float32, **factors):
+    """ColorAug of class ``cls`` of :func:`blocks` only, on a textured RGB image of ``dtype``
+    (seed ``seed``): ``(img, seg, sel, out)`` with ``sel`` the class's pixels."""
+    img, seg = textured(np.random.default_rng(seed)).astype(dtype), blocks()
+    out = color_aug(img, seg, one_class(cls, **factors), channel_order='rgb')
+    return img, seg, seg == cls, out
+
+
 def luma(rgb):
     return 0.299 * rgb[..., 0] + 0.587 * rgb[..., 1] + 0.114 * rgb[..., 2]
 
 
 # ------------------------------------------------------------------ hand-computed steps
 def test_brightness_only_on_selected_class():
-    rng = np.random.default_rng(0)
-    img, seg = textured(rng), blocks()
-    out = color_aug(img, seg, one_class(1, b=1.5), channel_order='rgb')
-    sel = seg == 1
+    img, _, sel, out = jitter_one_class(0, 1, np.uint8, b=1.5)
     raw = img.astype(np.float64) * 1.5
     exp = np.clip(np.rint(raw), 0, 255)
     # the float32 pipeline may break exact .5 ties either way; elsewhere it is exact
@@ -57,10 +62,7 @@ def test_brightness_only_on_selected_class():
 
 
 def test_contrast_zero_gives_class_region_mean_luma():
-    rng = np.random.default_rng(1)
-    img, seg = textured(rng).astype(np.float32), blocks()
-    out = color_aug(img, seg, one_class(2, c=0.0), channel_order='rgb')
-    sel = seg == 2
+    img, _, sel, out = jitter_one_class(1, 2, c=0.0)
     # mean over the class region only, not the image
     m = luma(img.astype(np.float64))[sel].mean()
     assert abs(m - luma(img.astype(np.float64)).mean()) > 0.1
@@ -69,10 +71,7 @@ def test_contrast_zero_gives_class_region_mean_luma():
 
 
 def test_saturation_zero_gives_grey_and_hue_half_turn_negates_chroma():
-    rng = np.random.default_rng(2)
-    img, seg = textured(rng).astype(np.float32), blocks()
-    out = color_aug(img, seg, one_class(3, s=0.0), channel_order='rgb')
-    sel = seg == 3
+    img, seg, sel, out = jitter_one_class(2, 3, s=0.0)
     y = luma(img.astype(np.float64))
     np.testing.assert_allclose(out[sel], np.repeat(y[sel][:, None], 3, 1), rtol=1e-5)
     # 180 degrees of hue: I and Q change sign, Y stays; the result is 2Y - x per channel

@@ -341,18 +341,7 @@ def test_second_run_in_the_same_work_dir_is_refused_naming_the_first(tmp_path):
 
 
 # -------------------------------------------------------------------------- misspelled config keys
-@pytest.mark.parametrize('option,where,close', [
-    ('val_evaluator.0.iou_metricz', 'val_evaluator.0', 'iou_metrics'),
-    ('default_hooks.checkpoint.intervall', 'default_hooks.checkpoint', 'interval'),
-    ('randomness.seeed', 'randomness', 'seed'),
-    ('train_dataloader.batchsize', 'train_dataloader', 'batch_size'),
-])
-def test_misspelled_option_under_hooks_evaluators_randomness_dataloaders(option, where, close):
-    with pytest.raises(ConfigKeyError) as info:
-        cfg_of(SUP, **{option: 1})
-    assert f"Did you mean '{where}.{close}'?" in str(info.value)
-
-
+# (misspelled --cfg-options keys: tests/test_bad_input_model.py)
 def test_misspelled_key_in_a_config_file_is_named(tmp_path):
     path = tmp_path / 'typo.py'
     path.write_text(f"_base_ = [{SUP!r}]\n"
