@@ -51,8 +51,7 @@ class GlobalColorJitter(ColorAug):
                            'before it.')
         img = results['img']
         whole = np.zeros(img.shape[:2], np.uint8)
-        params = sample_color_aug_params(whole, self.prob, self.brightness, self.contrast,
-                                         self.saturation, self.hue, self.ignore_index)
+        params = sample_color_aug_params(whole, self.jitter, self.ignore_index)
         results['img'] = color_aug(img, whole, params, self.channel_order, self.value_range)
         results['color_aug_classes'] = params.classes
         return results
