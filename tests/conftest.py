@@ -53,10 +53,15 @@ def load_script(relpath: str):
 def run_python(args: Sequence[str], cwd: str = ROOT, check: bool = True, timeout: float = 600,
                **env) -> subprocess.CompletedProcess:
     """``python ARGS`` in a child process, for what must be a real command line (exit status,
-    stderr, a process that dies or holds a lock): one torch thread, warnings off, ``env``
-    added to the environment; output captured as text. With ``check`` a non-zero exit fails
-    the test showing the ends of stdout and stderr."""
-    env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONWARNINGS='ignore', **env)
+    stderr, a process that dies or holds a lock): this repository's package first on the
+    path (not an installed copy), one torch thread, warnings off, ``env`` added to the
+    environment (a None value removes the variable, e.g. ``PYTHONWARNINGS=None`` to see
+    warnings); output captured as text. With ``check`` a non-zero exit fails the test showing
+    the ends of stdout and stderr."""
+    path = os.pathsep.join(p for p in (ROOT, os.environ.get('PYTHONPATH')) if p)
+    env = {**os.environ, 'PYTHONPATH': path, 'OMP_NUM_THREADS': '1',
+           'PYTHONWARNINGS': 'ignore', **env}
+    env = {key: value for key, value in env.items() if value is not None}
     proc = subprocess.run([sys.executable, *args], cwd=cwd, env=env, capture_output=True,
                           text=True, timeout=timeout)
     if check:

@@ -6,14 +6,13 @@ import datetime
 import os
 import os.path as osp
 import pickle
-import subprocess
-import sys
 import textwrap
 
 import numpy as np
 import pytest
 import torch
 import torch.nn as nn
+from conftest import run_python
 from mmengine.dataset import BaseDataset, ConcatDataset
 from mmengine.hooks import Hook
 from mmengine.logging import HistoryBuffer
@@ -291,8 +290,7 @@ def test_sigkill_during_save_leaves_previous_checkpoint_usable(tmp_path):
     work_dir = tmp_path / 'wd'
     script.write_text(KILL_SCRIPT.format(tests_dir=osp.dirname(__file__),
                                          work_dir=str(work_dir)))
-    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
-                          timeout=120)
+    proc = run_python([str(script)], check=False, timeout=120)
     assert proc.returncode == -9, proc.stderr[-2000:]
     assert osp.exists(work_dir / '.latest.pth.tmp')  # the half-written temporary
     ckpt = _load_checkpoint(str(work_dir / 'latest.pth'), map_location='cpu')

@@ -67,7 +67,7 @@ def test_wrapped_datasets_and_other_roots(tmp_path, monkeypatch):
 def test_test_py_without_data_is_one_line_and_exit_2(tmp_path):
     proc = run_python([osp.join(ROOT, 'tools', 'test.py'), CONFIG,
                        osp.join(ROOT, 'checkpoints', 'ccam_r18_synthcity.pth')],
-                      cwd=str(tmp_path), check=False, timeout=300, PYTHONPATH=ROOT)
+                      cwd=str(tmp_path), check=False, timeout=300)
     assert proc.returncode == 2, proc.stderr[-2000:]
     assert 'Traceback' not in proc.stderr and 'Traceback' not in proc.stdout
     last = proc.stderr.strip().splitlines()[-1]
