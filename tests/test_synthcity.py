@@ -23,10 +23,7 @@ from mmseg_ccam.datasets.synthcity import (
 )
 from mmseg_ccam.datasets.synthcity import raycast as rc
 from mmseg_ccam.datasets.synthcity.labels import EGO_VEHICLE, SKY, TRAIN_CLASSES
-from mmseg_ccam.datasets.synthcity.primitives import (
-    MAT_PLAIN,
-    PrimitiveBuilder,
-)
+from mmseg_ccam.datasets.synthcity.primitives import Material, PrimitiveBuilder
 
 H, W = 64, 128
 
@@ -199,11 +196,11 @@ def test_depth_is_camera_z_and_nearest_hit_wins():
     cam = _camera(pitch=0.0, height=1.25)
     pb = PrimitiveBuilder()
     # A wall facing the camera whose front is the plane Z = 10: constant depth.
-    wall = pb.box((-50, -1, 10), (50, 30, 11), 11, MAT_PLAIN, (0.5, 0.5, 0.5))
+    wall = pb.box((-50, -1, 10), (50, 30, 11), 11, Material.PLAIN, (0.5, 0.5, 0.5))
     # A sphere of radius 1 centred on the optical axis at Z = 5: nearest, 4 m.
-    ball = pb.ellipsoid((0, 1.25, 5), (1, 1, 1), 21, MAT_PLAIN, (0.5, 0.5, 0.5))
+    ball = pb.ellipsoid((0, 1.25, 5), (1, 1, 1), 21, Material.PLAIN, (0.5, 0.5, 0.5))
     # A pole (cylinder r = 0.5) at x = 2, Z = 6.5: its nearest point is at Z = 6.
-    pole = pb.cylinder(2.0, 6.5, 0.0, 8.0, 0.5, 17, MAT_PLAIN, (0.5, 0.5, 0.5))
+    pole = pb.cylinder(2.0, 6.5, 0.0, 8.0, 0.5, 17, Material.PLAIN, (0.5, 0.5, 0.5))
     hits = rc.raycast(pb.build(), cam, rc.RayBundle.from_camera(cam))
     walls = hits.index == wall
     assert walls.sum() > 100
