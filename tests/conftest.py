@@ -1,9 +1,12 @@
-"""Fixtures and helpers shared by the test files: thread count, command-line tools, a tiny
-segmentor config and seeded model building (``from conftest import tiny_seg_depth_cfg,
-build_model``; the tests directory is on ``sys.path`` under pytest's default import mode)."""
+"""Fixtures and helpers shared by the test files: thread count, command-line tools (in-process
+with ``load_script`` / ``load_tool``, as a child process with ``run_python``), a tiny segmentor
+config and seeded model building (``from conftest import tiny_seg_depth_cfg, build_model``; the
+tests directory is on ``sys.path`` under pytest's default import mode)."""
 import copy
 import importlib.util
+import os
 import os.path as osp
+import subprocess
 import sys
 from typing import Callable, Optional, Sequence
 
@@ -45,6 +48,26 @@ def load_script(relpath: str):
     sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
+
+
+def run_python(args: Sequence[str], cwd: str = ROOT, check: bool = True, timeout: float = 600,
+               **env) -> subprocess.CompletedProcess:
+    """``python ARGS`` in a child process, for what must be a real command line (exit status,
+    stderr, a process that dies or holds a lock): this repository's package first on the
+    path (not an installed copy), one torch thread, warnings off, ``env`` added to the
+    environment (a None value removes the variable, e.g. ``PYTHONWARNINGS=None`` to see
+    warnings); output captured as text. With ``check`` a non-zero exit fails the test showing
+    the ends of stdout and stderr."""
+    path = os.pathsep.join(p for p in (ROOT, os.environ.get('PYTHONPATH')) if p)
+    env = {**os.environ, 'PYTHONPATH': path, 'OMP_NUM_THREADS': '1',
+           'PYTHONWARNINGS': 'ignore', **env}
+    env = {key: value for key, value in env.items() if value is not None}
+    proc = subprocess.run([sys.executable, *args], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=timeout)
+    if check:
+        assert proc.returncode == 0, \
+            f'{args[0]} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}'
+    return proc
 
 
 def _load_tool(relpath: str):

@@ -15,7 +15,7 @@ from mmseg.registry import METRICS, MODELS
 from mmseg.structures import SegDataSample
 
 import mmseg_ccam  # noqa: F401  (registers the modules)
-from mmseg_ccam.engine.checkpoint import AtomicCheckpointRunner, IncompatibleCheckpointError
+from mmseg_ccam.engine import AtomicCheckpointRunner, IncompatibleCheckpointError
 from mmseg_ccam.utils.config_check import ConfigKeyError
 from mmseg_ccam.utils.launch import explain_build_errors, load_config
 
@@ -222,6 +222,12 @@ def args(options, amp=False):
     ('optim_wrapper.optimizer.lrr', 'optim_wrapper.optimizer', 'optim_wrapper.optimizer.lr'),
     ('optim_wrapper.clipgrad', 'optim_wrapper', 'optim_wrapper.clip_grad'),
     ('model.depth_loss_wieght', 'model', 'model.depth_loss_weight'),
+    # hooks, evaluators (list index), randomness, dataloaders
+    ('val_evaluator.0.iou_metricz', 'val_evaluator.0', 'val_evaluator.0.iou_metrics'),
+    ('default_hooks.checkpoint.intervall', 'default_hooks.checkpoint',
+     'default_hooks.checkpoint.interval'),
+    ('randomness.seeed', 'randomness', 'randomness.seed'),
+    ('train_dataloader.batchsize', 'train_dataloader', 'train_dataloader.batch_size'),
 ])
 def test_cfg_options_unknown_key_under_known_section(option, where, close):
     with pytest.raises(ConfigKeyError) as info:

@@ -1,19 +1,18 @@
-"""Safe (weights_only) resume and atomic checkpoint writing: mmseg_ccam/engine/checkpoint.py
-(safe_globals.py, atomic_runner.py, checkpoint_loading.py)."""
+"""Safe (weights_only) resume and atomic checkpoint writing: mmseg_ccam/engine/ (safe_globals.py,
+atomic_runner.py, checkpoint_loading.py)."""
 import builtins
 import copy
 import datetime
 import os
 import os.path as osp
 import pickle
-import subprocess
-import sys
 import textwrap
 
 import numpy as np
 import pytest
 import torch
 import torch.nn as nn
+from conftest import run_python
 from mmengine.dataset import BaseDataset, ConcatDataset
 from mmengine.hooks import Hook
 from mmengine.logging import HistoryBuffer
@@ -21,7 +20,7 @@ from mmengine.model import BaseModel
 from mmengine.runner.checkpoint import _load_checkpoint
 
 import mmseg_ccam  # noqa: F401  (registers the allow-list at import)
-from mmseg_ccam.engine.checkpoint import (
+from mmseg_ccam.engine import (
     MMENGINE_CHECKPOINT_SAFE_GLOBALS,
     AtomicCheckpointRunner,
     history_buffer_statistic,
@@ -291,8 +290,7 @@ def test_sigkill_during_save_leaves_previous_checkpoint_usable(tmp_path):
     work_dir = tmp_path / 'wd'
     script.write_text(KILL_SCRIPT.format(tests_dir=osp.dirname(__file__),
                                          work_dir=str(work_dir)))
-    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
-                          timeout=120)
+    proc = run_python([str(script)], check=False, timeout=120)
     assert proc.returncode == -9, proc.stderr[-2000:]
     assert osp.exists(work_dir / '.latest.pth.tmp')  # the half-written temporary
     ckpt = _load_checkpoint(str(work_dir / 'latest.pth'), map_location='cpu')
@@ -301,7 +299,7 @@ def test_sigkill_during_save_leaves_previous_checkpoint_usable(tmp_path):
 
 
 def test_zero_init_keys_come_from_the_modules_not_from_the_engine():
-    from mmseg_ccam.engine.checkpoint import (
+    from mmseg_ccam.engine import (
         IncompatibleCheckpointError,
         check_mismatch,
         checkpoint_key_mismatch,

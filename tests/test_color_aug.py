@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 import mmseg_ccam  # noqa: F401  (registers the transforms)
 from mmseg_ccam.augmentation import (
     ColorAugParams,
+    ColorJitter,
     color_aug,
     color_aug_batch,
     jitter_range,
@@ -36,16 +37,21 @@ def one_class(cls, b=1.0, c=1.0, s=1.0, hue=0.0):
     return ColorAugParams([cls], [b], [c], [s], [hue])
 
 
+def jitter_one_class(seed, cls, dtype=np.float32, **factors):
+    """ColorAug of class ``cls`` of :func:`blocks` only, on a textured RGB image of ``dtype``
+    (seed ``seed``): ``(img, seg, sel, out)`` with ``sel`` the class's pixels."""
+    img, seg = textured(np.random.default_rng(seed)).astype(dtype), blocks()
+    out = color_aug(img, seg, one_class(cls, **factors), channel_order='rgb')
+    return img, seg, seg == cls, out
+
+
 def luma(rgb):
     return 0.299 * rgb[..., 0] + 0.587 * rgb[..., 1] + 0.114 * rgb[..., 2]
 
 
 # ------------------------------------------------------------------ hand-computed steps
 def test_brightness_only_on_selected_class():
-    rng = np.random.default_rng(0)
-    img, seg = textured(rng), blocks()
-    out = color_aug(img, seg, one_class(1, b=1.5), channel_order='rgb')
-    sel = seg == 1
+    img, _, sel, out = jitter_one_class(0, 1, np.uint8, b=1.5)
     raw = img.astype(np.float64) * 1.5
     exp = np.clip(np.rint(raw), 0, 255)
     # the float32 pipeline may break exact .5 ties either way; elsewhere it is exact
@@ -57,10 +63,7 @@ def test_brightness_only_on_selected_class():
 
 
 def test_contrast_zero_gives_class_region_mean_luma():
-    rng = np.random.default_rng(1)
-    img, seg = textured(rng).astype(np.float32), blocks()
-    out = color_aug(img, seg, one_class(2, c=0.0), channel_order='rgb')
-    sel = seg == 2
+    img, _, sel, out = jitter_one_class(1, 2, c=0.0)
     # mean over the class region only, not the image
     m = luma(img.astype(np.float64))[sel].mean()
     assert abs(m - luma(img.astype(np.float64)).mean()) > 0.1
@@ -69,10 +72,7 @@ def test_contrast_zero_gives_class_region_mean_luma():
 
 
 def test_saturation_zero_gives_grey_and_hue_half_turn_negates_chroma():
-    rng = np.random.default_rng(2)
-    img, seg = textured(rng).astype(np.float32), blocks()
-    out = color_aug(img, seg, one_class(3, s=0.0), channel_order='rgb')
-    sel = seg == 3
+    img, seg, sel, out = jitter_one_class(2, 3, s=0.0)
     y = luma(img.astype(np.float64))
     np.testing.assert_allclose(out[sel], np.repeat(y[sel][:, None], 3, 1), rtol=1e-5)
     # 180 degrees of hue: I and Q change sign, Y stays; the result is 2Y - x per channel
@@ -106,15 +106,32 @@ def test_jitter_range_follows_colorjitter():
 # ------------------------------------------------------------------ sampling / properties
 def test_sampler_ranges_and_selection():
     seg = np.repeat(np.arange(200, dtype=np.uint8)[None], 3, 0)
-    p = sample_color_aug_params(seg, 0.5, 0.4, (0.9, 1.1), 0.2, 0.05,
+    p = sample_color_aug_params(seg, ColorJitter(0.5, 0.4, (0.9, 1.1), 0.2, 0.05),
                                 rng=np.random.default_rng(0))
     assert 60 < len(p.classes) < 140
     assert (p.brightness >= 0.6).all() and (p.brightness <= 1.4).all()
     assert (p.contrast >= 0.9).all() and (p.contrast <= 1.1).all()
     assert (p.saturation >= 0.8).all() and (np.abs(p.hue) <= 0.05).all()
-    assert len(sample_color_aug_params(seg, 0.0).classes) == 0
+    assert len(sample_color_aug_params(seg, ColorJitter(prob=0.0)).classes) == 0
     all_ignore = np.full((4, 4), 255, np.uint8)
-    assert len(sample_color_aug_params(all_ignore, 1.0).classes) == 0
+    assert len(sample_color_aug_params(all_ignore, ColorJitter(prob=1.0)).classes) == 0
+
+
+def test_color_jitter_is_the_one_home_of_the_defaults_and_validates():
+    from mmseg_ccam.augmentation import COLOR_AUG_DEFAULTS  # what semi_train_cfg merges into
+    assert ColorJitter() == ColorJitter(prob=0.5, brightness=0.4, contrast=0.4, saturation=0.4,
+                                        hue=0.1)
+    assert COLOR_AUG_DEFAULTS == dict(prob=0.5, brightness=0.4, contrast=0.4, saturation=0.4,
+                                      hue=0.1)
+    transform = ColorAug()
+    assert transform.jitter == ColorJitter()
+    assert repr(transform).startswith('ColorAug(prob=0.5, brightness=0.4, contrast=0.4, '
+                                      'saturation=0.4, hue=0.1, ignore_index=255')
+    assert ColorJitter(contrast=(0.9, 1.1)).ranges()[1] == (0.9, 1.1)
+    for bad, match in ((dict(prob=1.5), 'prob'), (dict(hue=0.7), 'hue'),
+                       (dict(saturation=(1.2, 0.8)), 'saturation')):
+        with pytest.raises(ValueError, match=match):
+            ColorJitter(**bad)
 
 
 @settings(max_examples=40, deadline=None)
@@ -173,7 +190,8 @@ def test_property_numpy_and_torch_agree(seed, order):
     segs = [rng.integers(0, 5, (H, W)).astype(np.uint8) for _ in range(2)]
     for s in segs:
         s[rng.random((H, W)) < 0.2] = 255
-    params = [sample_color_aug_params(s, 0.7, 0.5, 0.5, 0.5, 0.3, rng=rng) for s in segs]
+    params = [sample_color_aug_params(s, ColorJitter(0.7, 0.5, 0.5, 0.5, 0.3), rng=rng)
+              for s in segs]
     x = torch.from_numpy(np.stack(imgs)).permute(0, 3, 1, 2).float()
     out = color_aug_batch(x, torch.from_numpy(np.stack(segs)), params=params,
                           channel_order=order)
@@ -194,7 +212,8 @@ def test_batch_normalised_input_and_bit_exact_untouched_pixels():
     mean, std = [123.675, 116.28, 103.53], [58.395, 57.12, 57.375]
     m, s = torch.tensor(mean).view(1, 3, 1, 1), torch.tensor(std).view(1, 3, 1, 1)
     norm = (imgs - m) / s
-    kw = dict(prob=0.6, brightness=0.4, contrast=0.4, saturation=0.4, hue=0.1)
+    kw = dict(jitter=ColorJitter(prob=0.6, brightness=0.4, contrast=0.4, saturation=0.4,
+                                 hue=0.1))
     raw = color_aug_batch(imgs, seg, generator=torch.Generator().manual_seed(3), **kw)
     nrm = color_aug_batch(norm, seg, generator=torch.Generator().manual_seed(3), mean=mean,
                           std=std, **kw)
@@ -213,11 +232,13 @@ def test_batch_generator_determinism_and_explicit_params():
     img = torch.from_numpy(np.stack([textured(rng) for _ in range(2)])).permute(0, 3, 1,
                                                                             2).float()
     seg = torch.from_numpy(np.stack([blocks(), blocks()[::-1].copy()])).long()
-    a = color_aug_batch(img, seg, generator=torch.Generator().manual_seed(0), prob=1.0)
-    b = color_aug_batch(img, seg, generator=torch.Generator().manual_seed(0), prob=1.0)
+    every = ColorJitter(prob=1.0)
+    a = color_aug_batch(img, seg, generator=torch.Generator().manual_seed(0), jitter=every)
+    b = color_aug_batch(img, seg, generator=torch.Generator().manual_seed(0), jitter=every)
     assert torch.equal(a.img, b.img)
     assert [p.classes.tolist() for p in a.params] == [[0, 1, 2, 3]] * 2
     c = color_aug_batch(img, seg, params=a.params)
     torch.testing.assert_close(c.img, a.img, atol=1e-4, rtol=0)
-    none = color_aug_batch(img, seg, generator=torch.Generator().manual_seed(0), prob=0.0)
+    none = color_aug_batch(img, seg, generator=torch.Generator().manual_seed(0),
+                           jitter=ColorJitter(prob=0.0))
     assert torch.equal(none.img, img) and not none.mask.any()

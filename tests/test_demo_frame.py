@@ -1,14 +1,13 @@
 """The committed demo frame (demo/synthcity_val*) is the val frame it names, as the current
 generator renders it: the image, labels, disparity and camera of val frame 0 at seed 0, 256x512
 (what `make demo` generates). One frame is rendered (a frame depends only on seed, split, index)."""
-import importlib.util
 import json
 import os.path as osp
 
 import cv2
 import numpy as np
 import pytest
-from conftest import ROOT
+from conftest import ROOT, load_script
 
 from mmseg_ccam.datasets.synthcity.generator import frame_name, render_frame
 
@@ -17,11 +16,7 @@ DEMO = osp.join(ROOT, 'demo')
 
 @pytest.fixture(scope='module')
 def maker():
-    spec = importlib.util.spec_from_file_location('make_demo_frame',
-                                                  osp.join(DEMO, 'make_demo_frame.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script('demo/make_demo_frame.py')
 
 
 @pytest.fixture(scope='module')

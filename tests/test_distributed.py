@@ -159,6 +159,17 @@ def ddp_env(root) -> dict:
                 PYTHONPATH=os.pathsep.join([TESTS, ROOT, os.environ.get('PYTHONPATH', '')]))
 
 
+def dist_train(cfg: str, work: str, log: str, root, what: str) -> list:
+    """``tools/dist_train.sh CFG RANKS --work-dir WORK`` (torchrun on a free port), output to
+    LOG; the duration printed as WHAT; the ranks' probes (:func:`load_ranks`)."""
+    env = dict(ddp_env(root), PORT=str(free_port()))
+    t = time.time()
+    rc = launch(['bash', 'tools/dist_train.sh', cfg, str(RANKS), '--work-dir', work], env, log)
+    print(f'{what}: {time.time() - t:.1f} s')
+    assert rc == 0, f'tools/dist_train.sh exited with {rc}:\n{tail(log)}'
+    return load_ranks(work, log)
+
+
 @pytest.fixture(scope='module')
 def root(tmp_path_factory):
     root = tmp_path_factory.mktemp('ddp')
@@ -171,13 +182,8 @@ def root(tmp_path_factory):
 def sup_run(root):
     """ccam_r18_synthcity.py, 2 processes through tools/dist_train.sh (torchrun)."""
     cfg = tiny_config('ccam_r18_synthcity.py', str(root / 'synthcity'), str(root / 'sup.py'))
-    work, log = str(root / 'work_sup'), str(root / 'sup.log')
-    env = dict(ddp_env(root), PORT=str(free_port()))
-    t = time.time()
-    rc = launch(['bash', 'tools/dist_train.sh', cfg, str(RANKS), '--work-dir', work], env, log)
-    print(f'supervised DDP run: {time.time() - t:.1f} s')
-    assert rc == 0, f'tools/dist_train.sh exited with {rc}:\n{tail(log)}'
-    return load_ranks(work, log)
+    return dist_train(cfg, str(root / 'work_sup'), str(root / 'sup.log'), root,
+                      'supervised DDP run')
 
 
 @pytest.fixture(scope='module')

@@ -13,22 +13,12 @@ validation at the end.
 """
 import copy
 import os.path as osp
-import time
 
 import pytest
 import torch
 from conftest import ROOT
 from mmengine.config import Config
-from test_distributed import (
-    ITERS,
-    RANKS,
-    ddp_env,
-    float_buffers,
-    free_port,
-    launch,
-    load_ranks,
-    tail,
-)
+from test_distributed import ITERS, dist_train, float_buffers
 
 from mmseg_ccam.datasets.synthcity import generate_synthcity
 from mmseg_ccam.utils.dist_cpu import init_cpu_distributed, sync_bn_to_bn
@@ -91,13 +81,9 @@ def r50_run(tmp_path_factory):
     generate_synthcity(str(root / 'synthcity'), num_train=8, num_val=2, height=64, width=128,
                        seed=3, progress=False)
     cfg = tiny_r50_semi_config(str(root / 'synthcity'), str(root / 'r50_semi.py'))
-    work, log = str(root / 'work'), str(root / 'r50.log')
-    env = dict(ddp_env(root), PORT=str(free_port()))
-    t = time.time()
-    rc = launch(['bash', 'tools/dist_train.sh', cfg, str(RANKS), '--work-dir', work], env, log)
-    print(f'R50 semi (SyncBN config) DDP run on CPU: {time.time() - t:.1f} s')
-    assert rc == 0, f'tools/dist_train.sh exited with {rc}:\n{tail(log)}'
-    ranks = load_ranks(work, log)
+    log = str(root / 'r50.log')
+    ranks = dist_train(cfg, str(root / 'work'), log, root,
+                       'R50 semi (SyncBN config) DDP run on CPU')
     with open(log) as f:
         ranks[0]['log'] = f.read()
     return ranks

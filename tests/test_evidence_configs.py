@@ -4,7 +4,7 @@ import os.path as osp
 from glob import glob
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, load_script
 from mmengine.config import Config
 
 EVIDENCE = osp.join(ROOT, 'configs', 'evidence')
@@ -134,11 +134,7 @@ def test_every_protocol_arm_resolves_to_the_test_bed():
 def test_median_scaled_split_targets_each_arms_depth_metric():
     """The secondary split sets median_scaling on the arm's StreamingDepthMetric, wherever it
     sits in the arm's evaluator list, and skips arms without one."""
-    import importlib.util
-    spec = importlib.util.spec_from_file_location(
-        '_ablation_for_configs', osp.join(ROOT, 'tools', 'analysis_tools', 'ablation.py'))
-    ab = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(ab)
+    ab = load_script('tools/analysis_tools/ablation.py')
     proto = ab.load_protocol(osp.join(ROOT, 'docs', 'evidence', 'protocol.json'))
     for name, arm in proto['arms'].items():
         cfg = Config.fromfile(osp.join(ROOT, arm['config']))

@@ -5,9 +5,8 @@ import os
 import os.path as osp
 import re
 import subprocess
-import sys
 
-from conftest import ROOT
+from conftest import ROOT, load_script, run_python
 from mmengine.config import Config
 
 from mmseg_ccam.utils.data_roots import (
@@ -66,11 +65,9 @@ def test_wrapped_datasets_and_other_roots(tmp_path, monkeypatch):
 
 
 def test_test_py_without_data_is_one_line_and_exit_2(tmp_path):
-    env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONPATH=ROOT)
-    proc = subprocess.run(
-        [sys.executable, osp.join(ROOT, 'tools', 'test.py'), CONFIG,
-         osp.join(ROOT, 'checkpoints', 'ccam_r18_synthcity.pth')],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    proc = run_python([osp.join(ROOT, 'tools', 'test.py'), CONFIG,
+                       osp.join(ROOT, 'checkpoints', 'ccam_r18_synthcity.pth')],
+                      cwd=str(tmp_path), check=False, timeout=300)
     assert proc.returncode == 2, proc.stderr[-2000:]
     assert 'Traceback' not in proc.stderr and 'Traceback' not in proc.stdout
     last = proc.stderr.strip().splitlines()[-1]
@@ -80,10 +77,7 @@ def test_test_py_without_data_is_one_line_and_exit_2(tmp_path):
 
 
 def test_test_py_default_work_dir_is_its_own():
-    import importlib.util
-    spec = importlib.util.spec_from_file_location('test_tool', osp.join(ROOT, 'tools', 'test.py'))
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = load_script('tools/test.py')
     # make demo trains into work_dirs/ccam_r18_synthcity; the test logs go elsewhere
     assert osp.normpath(tool.default_work_dir(CONFIG)) == osp.join('work_dirs', 'test',
                                                                    'ccam_r18_synthcity')

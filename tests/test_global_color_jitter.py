@@ -43,3 +43,14 @@ def test_prob_zero_is_identity_and_missing_img_is_named():
     assert len(out['color_aug_classes']) == 0
     with pytest.raises(KeyError, match='LoadImageFromFile'):
         GlobalColorJitter()(dict())
+
+
+def test_defaults_are_color_augs():
+    """The control arm draws with ColorAug's defaults (ColorJitter's), one home."""
+    from mmseg_ccam.augmentation import ColorJitter
+    transform = GlobalColorJitter()
+    assert transform.jitter == ColorJitter()
+    assert transform.ignore_index == 255 and transform.channel_order == 'bgr'
+    assert GlobalColorJitter(prob=0.2, hue=0.05).jitter == ColorJitter(prob=0.2, hue=0.05)
+    with pytest.raises(TypeError, match='brightnes'):
+        GlobalColorJitter(brightnes=0.3)

@@ -214,8 +214,21 @@ def test_unknown_cfg_keys_raise():
         build(semi_train_cfg=dict(mix=dict(warp=dict(scale=(1, 2)))))
     with pytest.raises(KeyError, match='gamma'):
         build(semi_train_cfg=dict(color_aug=dict(gamma=0.1)))
+    # ColorAug's values are checked when the model is built, not at the first step
+    with pytest.raises(ValueError, match=r'`prob` must be in \[0, 1\], got 1.5'):
+        build(semi_train_cfg=dict(color_aug=dict(prob=1.5)))
     with pytest.raises(ValueError, match='eval_model'):
         build(semi_test_cfg=dict(eval_model='ema'))
+
+
+def test_color_aug_cfg_becomes_color_aug_batch_arguments():
+    """semi_train_cfg.color_aug: ColorJitter fields over the defaults, gathered as ``jitter``;
+    the other options passed as they are."""
+    from mmseg_ccam.augmentation import ColorJitter
+    model = build(semi_train_cfg=dict(color_aug=dict(prob=1.0, hue=0.05, channel_order='bgr')))
+    assert model.semi_train_cfg['color_aug'] == dict(
+        channel_order='bgr', jitter=ColorJitter(prob=1.0, hue=0.05))
+    assert build().semi_train_cfg['color_aug'] == dict(jitter=ColorJitter())
 
 
 def test_train_step_and_ema_hook():

@@ -8,12 +8,12 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from conftest import ROOT
+from conftest import ROOT, load_script
 
 import mmseg_ccam  # noqa: F401
 from mmseg_ccam.apis import inference_model, init_model, load_camera_json
 from mmseg_ccam.datasets.cityscapes_geometry import disparity_png_to_depth
-from mmseg_ccam.engine.checkpoint import checkpoint_key_mismatch
+from mmseg_ccam.engine import checkpoint_key_mismatch
 
 CONFIG = osp.join(ROOT, 'configs', 'ccam', 'ccam_r18_synthcity.py')
 CHECKPOINT = osp.join(ROOT, 'checkpoints', 'ccam_r18_synthcity.pth')
@@ -64,10 +64,7 @@ def test_checkpoint_segments_and_measures_the_demo_frame():
 
 @pytest.mark.parametrize('extra', [[], ['--no-depth-classes']])
 def test_image_demo_with_the_shipped_checkpoint(tmp_path, extra):
-    import importlib.util
-    spec = importlib.util.spec_from_file_location('image_demo', osp.join(DEMO, 'image_demo.py'))
-    demo = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(demo)
+    demo = load_script('demo/image_demo.py')
     written = demo.main([osp.join(DEMO, 'synthcity_val.png'), CONFIG, CHECKPOINT, '--out-dir',
                          str(tmp_path), '--point-cloud', *extra])
     assert sorted(written) == ['depth', 'disparity', 'ply', 'seg']

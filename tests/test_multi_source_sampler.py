@@ -219,3 +219,35 @@ def test_sampler_in_dataloader_yields_tensors_batches():
     batch = next(iter(dl))
     assert batch.shape == (4, 1)
     assert batch[0, 0] >= 0 and (batch[1:, 0] < 0).all()
+
+
+class Subset:
+    """The attributes check_disjoint_subsets reads from a CityscapesDepthDataset subset."""
+
+    def __init__(self, subset, frames, ratio, total=6):
+        self.subset, self.frames, self.ratio = subset, list(frames), ratio
+        self.num_split_frames, self.data_root, self.data_prefix = total, 'd', {}
+
+    def __len__(self):
+        return len(self.frames)
+
+    def get_data_info(self, idx):
+        return dict(img_path=self.frames[idx])
+
+    def split_description(self):
+        return f'labeled_ratio={self.ratio}'
+
+
+def test_subsets_of_different_splits_are_refused_with_their_settings():
+    labeled = Subset('labeled', ['f0', 'f1', 'f2'], 0.5)
+    # overlapping halves: frame f2 in both
+    with pytest.raises(ValueError, match=r'labeled \(source 0, labeled_ratio=0.5\) and '
+                       r'unlabeled \(source 1, labeled_ratio=0.4\) subsets share 1 frame'
+                       r".*e.g. f2.*Set the split once for both"):
+        mss.check_disjoint_subsets([labeled, Subset('unlabeled', ['f2', 'f3', 'f4'], 0.4)])
+    # disjoint halves that miss a frame (f5) of the 6
+    with pytest.raises(ValueError, match=r'3 frames\) and unlabeled \(source 1, '
+                       r'labeled_ratio=0.6, 2 frames\) subsets leave 1 of the 6 frames in '
+                       r'neither subset.*Set the split once for both'):
+        mss.check_disjoint_subsets([labeled, Subset('unlabeled', ['f3', 'f4'], 0.6)])
+    mss.check_disjoint_subsets([labeled, Subset('unlabeled', ['f3', 'f4', 'f5'], 0.5)])

@@ -1,5 +1,5 @@
 """Non-finite loss guard: training stops at the first NaN/inf loss, before the optimizer step,
-the EMA teacher update and the checkpoint of that iteration (models/segmentors/loss_guard.py)."""
+the EMA teacher update and the checkpoint of that iteration (models/utils/loss_guard.py)."""
 import copy
 import hashlib
 import os
@@ -20,8 +20,8 @@ from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
 
 import mmseg_ccam  # noqa: F401  (registers the modules)
-from mmseg_ccam.engine.checkpoint import AtomicCheckpointRunner
-from mmseg_ccam.models.segmentors.loss_guard import NonFiniteLossError, check_finite_losses
+from mmseg_ccam.engine import AtomicCheckpointRunner
+from mmseg_ccam.models.utils.loss_guard import NonFiniteLossError, check_finite_losses
 
 init_default_scope('mmseg')
 

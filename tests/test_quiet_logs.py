@@ -2,12 +2,9 @@
 (raised in mmseg.models.builder), MMEngine's "prefix is not set" notice for this package's
 metrics, and "GPU number" on a machine without CUDA."""
 import logging
-import os
-import subprocess
-import sys
 
 import torch
-from conftest import ROOT
+from conftest import run_python
 from mmengine.logging import MMLogger
 
 import mmseg_ccam  # noqa: F401
@@ -24,10 +21,7 @@ warnings.warn('``build_loss`` would be deprecated soon (raised by the user)', Us
 
 
 def test_build_loss_warning_hidden_only_from_mmseg_builder():
-    env = {k: v for k, v in os.environ.items() if k != 'PYTHONWARNINGS'}
-    proc = subprocess.run([sys.executable, '-c', SCRIPT], cwd=ROOT, capture_output=True,
-                          text=True, env=dict(env, OMP_NUM_THREADS='1'), timeout=300)
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    proc = run_python(['-c', SCRIPT], timeout=300, PYTHONWARNINGS=None)
     lines = [line for line in proc.stderr.splitlines() if 'build_loss' in line]
     assert lines == ['<string>:8: UserWarning: ``build_loss`` would be deprecated soon (raised '
                      'by the user)']

@@ -9,13 +9,11 @@ iteration-4 checkpoint.
 """
 import os
 import os.path as osp
-import subprocess
-import sys
 from argparse import Namespace
 
 import pytest
 import torch
-from conftest import ROOT
+from conftest import ROOT, run_python
 from mmengine.hooks import Hook
 from mmengine.runner.checkpoint import _load_checkpoint
 
@@ -112,12 +110,8 @@ def test_kill_at_4_of_8_and_resume_equals_uninterrupted(mode, data, tmp_path):
                                                                          'torch'}
 
     # Resume in a fresh process through the command line, as a user would.
-    env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONWARNINGS='ignore')
-    proc = subprocess.run(
-        [sys.executable, 'tools/train.py', CONFIGS[mode], '--work-dir', killed, '--resume',
-         '--cfg-options', *cli_options(options(mode, data))],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    proc = run_python(['tools/train.py', CONFIGS[mode], '--work-dir', killed, '--resume',
+                       '--cfg-options', *cli_options(options(mode, data))], timeout=900)
     assert 'Advance dataloader 4 steps' in proc.stdout + proc.stderr
 
     a, b = final_weights(straight), final_weights(killed)

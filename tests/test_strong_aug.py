@@ -6,6 +6,7 @@ import torch.nn.functional as F
 
 from mmseg_ccam.augmentation import (
     ColorAugParams,
+    ColorJitter,
     color_aug_batch,
     gaussian_kernels,
     strong_aug_batch,
@@ -46,8 +47,8 @@ def test_jitter_is_colour_aug_with_one_region():
     assert out.jittered.all()
     # Recover the factors by replaying the same draws through color_aug_batch.
     ref = color_aug_batch(x, torch.zeros(4, 24, 40, dtype=torch.long),
-                          generator=torch.Generator().manual_seed(1), prob=1.0, brightness=0.2,
-                          contrast=0.2, saturation=0.2, hue=0.05, ignore_index=-1,
+                          generator=torch.Generator().manual_seed(1),
+                          jitter=ColorJitter(1.0, 0.2, 0.2, 0.2, 0.05), ignore_index=-1,
                           channel_order='bgr', mean=MEAN, std=STD)
     torch.testing.assert_close(out.img, ref.img)
     # and by hand for one image: brightness only

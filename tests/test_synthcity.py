@@ -1,6 +1,5 @@
 """Tests of the SynthCity generator (Cityscapes-format procedural dataset)."""
 import glob
-import importlib.util
 import json
 import os.path as osp
 import re
@@ -8,6 +7,7 @@ import re
 import cv2
 import numpy as np
 import pytest
+from conftest import load_script
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -23,13 +23,9 @@ from mmseg_ccam.datasets.synthcity import (
 )
 from mmseg_ccam.datasets.synthcity import raycast as rc
 from mmseg_ccam.datasets.synthcity.labels import EGO_VEHICLE, SKY, TRAIN_CLASSES
-from mmseg_ccam.datasets.synthcity.primitives import (
-    MAT_PLAIN,
-    PrimitiveBuilder,
-)
+from mmseg_ccam.datasets.synthcity.primitives import Material, PrimitiveBuilder
 
 H, W = 64, 128
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 
 def _cityscapes_lut() -> np.ndarray:
@@ -200,11 +196,11 @@ def test_depth_is_camera_z_and_nearest_hit_wins():
     cam = _camera(pitch=0.0, height=1.25)
     pb = PrimitiveBuilder()
     # A wall facing the camera whose front is the plane Z = 10: constant depth.
-    wall = pb.box((-50, -1, 10), (50, 30, 11), 11, MAT_PLAIN, (0.5, 0.5, 0.5))
+    wall = pb.box((-50, -1, 10), (50, 30, 11), 11, Material.PLAIN, (0.5, 0.5, 0.5))
     # A sphere of radius 1 centred on the optical axis at Z = 5: nearest, 4 m.
-    ball = pb.ellipsoid((0, 1.25, 5), (1, 1, 1), 21, MAT_PLAIN, (0.5, 0.5, 0.5))
+    ball = pb.ellipsoid((0, 1.25, 5), (1, 1, 1), 21, Material.PLAIN, (0.5, 0.5, 0.5))
     # A pole (cylinder r = 0.5) at x = 2, Z = 6.5: its nearest point is at Z = 6.
-    pole = pb.cylinder(2.0, 6.5, 0.0, 8.0, 0.5, 17, MAT_PLAIN, (0.5, 0.5, 0.5))
+    pole = pb.cylinder(2.0, 6.5, 0.0, 8.0, 0.5, 17, Material.PLAIN, (0.5, 0.5, 0.5))
     hits = rc.raycast(pb.build(), cam, rc.RayBundle.from_camera(cam))
     walls = hits.index == wall
     assert walls.sum() > 100
@@ -279,10 +275,7 @@ def test_bad_arguments_name_the_problem(tmp_path):
 
 
 def test_cli_writes_the_dataset(tmp_path, capsys):
-    spec = importlib.util.spec_from_file_location(
-        'generate_synthcity_cli', osp.join(REPO, 'tools', 'generate_synthcity.py'))
-    cli = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(cli)
+    cli = load_script('tools/generate_synthcity.py')
     summary = cli.main([str(tmp_path), '--num-train', '1', '--num-val', '1', '--height', '32',
                         '--width', '64', '--seed', '3', '--quiet'])
     assert summary['num_frames'] == {'train': 1, 'val': 1}

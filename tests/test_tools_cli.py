@@ -2,39 +2,29 @@
 import json
 import os
 import os.path as osp
-import subprocess
-import sys
 
 import cv2
 import pytest
-from conftest import ROOT
+from conftest import ROOT, run_python
 
 CONFIG = osp.join(ROOT, 'configs', 'ccam', 'ccam_r18_synthcity.py')
 H, W = 64, 128
-
-
-def run(args, cwd):
-    env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONWARNINGS='ignore')
-    proc = subprocess.run([sys.executable, *args], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=600)
-    assert proc.returncode == 0, f'{args[0]} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}'
-    return proc.stdout
 
 
 @pytest.fixture(scope='module')
 def trained(tmp_path_factory):
     tmp = tmp_path_factory.mktemp('cli')
     data = tmp / 'synthcity'
-    run([osp.join(ROOT, 'tools', 'generate_synthcity.py'), str(data), '--num-train', '4',
-         '--num-val', '3', '--height', str(H), '--width', str(W), '--seed', '1'], tmp)
+    run_python([osp.join(ROOT, 'tools', 'generate_synthcity.py'), str(data), '--num-train', '4',
+                '--num-val', '3', '--height', str(H), '--width', str(W), '--seed', '1'], tmp)
     roots = [f'{split}_dataloader.dataset.data_root={data}' for split in ('train', 'val', 'test')]
     work = tmp / 'work'
-    run([osp.join(ROOT, 'tools', 'train.py'), CONFIG, '--work-dir', str(work), '--cfg-options',
-         *roots, 'train_dataloader.batch_size=2', 'train_dataloader.num_workers=0',
-         'train_dataloader.persistent_workers=False', 'val_dataloader.num_workers=0',
-         'val_dataloader.persistent_workers=False', 'train_cfg.max_iters=2',
-         'train_cfg.val_interval=100',
-         'default_hooks.checkpoint.interval=2'], tmp)
+    run_python([osp.join(ROOT, 'tools', 'train.py'), CONFIG, '--work-dir', str(work),
+                '--cfg-options', *roots, 'train_dataloader.batch_size=2',
+                'train_dataloader.num_workers=0', 'train_dataloader.persistent_workers=False',
+                'val_dataloader.num_workers=0', 'val_dataloader.persistent_workers=False',
+                'train_cfg.max_iters=2', 'train_cfg.val_interval=100',
+                'default_hooks.checkpoint.interval=2'], tmp)
     ckpt = (work / 'last_checkpoint').read_text().strip()
     return tmp, data, roots, ckpt
 
@@ -43,10 +33,10 @@ def test_test_py_writes_metrics_json_and_one_png_per_image(trained):
     tmp, data, roots, ckpt = trained
     assert osp.basename(ckpt) == 'iter_2.pth'
     out, show = tmp / 'metrics.json', tmp / 'show'
-    stdout = run([osp.join(ROOT, 'tools', 'test.py'), CONFIG, ckpt, '--work-dir',
-                  str(tmp / 'test'), '--out', str(out), '--show-dir', str(show),
-                  '--cfg-options', *roots, 'test_dataloader.num_workers=0',
-                  'test_dataloader.persistent_workers=False'], tmp)
+    stdout = run_python([osp.join(ROOT, 'tools', 'test.py'), CONFIG, ckpt, '--work-dir',
+                         str(tmp / 'test'), '--out', str(out), '--show-dir', str(show),
+                         '--cfg-options', *roots, 'test_dataloader.num_workers=0',
+                         'test_dataloader.persistent_workers=False'], tmp).stdout
     metrics = json.loads(out.read_text())
     for key in ('mIoU', 'aAcc', 'mAcc', 'abs_rel', 'rmse', 'd1', 'IoU.road'):
         assert key in metrics, key

@@ -1,17 +1,14 @@
 """SegDepthTTAModel (multi-scale + flip) against predictions merged by hand, and --tta in
 tools/test.py on a tiny SynthCity."""
 import json
-import os
 import os.path as osp
-import subprocess
-import sys
 
 import mmcv
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import ROOT, tiny_ccam_cfg
+from conftest import ROOT, run_python, tiny_ccam_cfg
 from mmengine.config import Config
 from mmengine.dataset import Compose, pseudo_collate
 from mmengine.registry import init_default_scope
@@ -138,21 +135,13 @@ def test_tta_config_without_tta_pipeline_names_the_key():
         tta_config(cfg)
 
 
-def run(args, cwd):
-    env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONWARNINGS='ignore')
-    proc = subprocess.run([sys.executable, *args], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=600)
-    assert proc.returncode == 0, f'{args[0]} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}'
-    return proc.stdout
-
-
 def test_test_py_tta_on_tiny_synthcity(tmp_path):
     """tools/test.py --tta runs the TTA pipeline and model, and its metrics differ from the
     plain evaluation of the same checkpoint."""
     from mmengine.runner import save_checkpoint
     data = tmp_path / 'synthcity'
-    run([osp.join(ROOT, 'tools', 'generate_synthcity.py'), str(data), '--num-train', '1',
-         '--num-val', '2', '--height', '64', '--width', '128', '--seed', '3'], tmp_path)
+    run_python([osp.join(ROOT, 'tools', 'generate_synthcity.py'), str(data), '--num-train', '1',
+                '--num-val', '2', '--height', '64', '--width', '128', '--seed', '3'], tmp_path)
     cfg = Config.fromfile(osp.join(ROOT, 'configs', 'ccam', 'ccam_r18_synthcity.py'))
     scales = cfg.tta_pipeline[1]['transforms'][0]
     cfg.tta_pipeline[1]['transforms'][0] = scales[:1] + scales[2:3]  # 0.5x and 1x: CPU time
@@ -169,9 +158,9 @@ def test_test_py_tta_on_tiny_synthcity(tmp_path):
     results = {}
     for tta in (False, True):
         out = tmp_path / f'metrics_{tta}.json'
-        stdout = run([osp.join(ROOT, 'tools', 'test.py'), config, ckpt, '--work-dir',
-                      str(tmp_path / f'work_{tta}'), '--out', str(out),
-                      *(['--tta'] if tta else []), *common], tmp_path)
+        stdout = run_python([osp.join(ROOT, 'tools', 'test.py'), config, ckpt, '--work-dir',
+                             str(tmp_path / f'work_{tta}'), '--out', str(out),
+                             *(['--tta'] if tta else []), *common], tmp_path).stdout
         results[tta] = json.loads(out.read_text())
         # EvalProgressHook: a progress line per image (2 images) with an ETA
         assert 'test 1/2 (50%), elapsed' in stdout and 'test 2/2 (100%)' in stdout

@@ -19,7 +19,7 @@ import sys
 from mmengine.dist import is_main_process
 
 import mmseg_ccam  # noqa: F401  (registers components, checkpoint allow-list)
-from mmseg_ccam.engine.checkpoint import check_checkpoint_file
+from mmseg_ccam.engine import check_checkpoint_file
 from mmseg_ccam.evaluation.report import (
     check_output_file,
     flatten_metrics,

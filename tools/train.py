@@ -17,7 +17,7 @@ import torch
 from mmengine.logging import print_log
 
 import mmseg_ccam  # noqa: F401  (registers components, checkpoint allow-list)
-from mmseg_ccam.engine.checkpoint import checkpoint_seed
+from mmseg_ccam.engine import checkpoint_seed
 from mmseg_ccam.utils import init_cpu_distributed, load_config
 from mmseg_ccam.utils.data_roots import MissingDataError, check_data_roots
 from mmseg_ccam.utils.launch import build_runner, explain_build_errors, parse_launch_args

@@ -28,7 +28,7 @@ def build_model_quietly(cfg: Config, checkpoint: Optional[str] = None) -> nn.Mod
     finally:
         logger.setLevel(level)
     if checkpoint:
-        from mmseg_ccam.engine.checkpoint import load_checkpoint_strict
+        from mmseg_ccam.engine import load_checkpoint_strict
         load_checkpoint_strict(model, checkpoint, map_location='cpu',
                                policy=cfg.get('checkpoint_mismatch', 'error'))
     return model

@@ -64,7 +64,7 @@ class SegDepthDataSample(SegDataSample):
         return self.pred_depth_map.data[0].detach().cpu().float().numpy()
 
 
-def _strip_pretrained(cfg: Any) -> None:
+def strip_pretrained(cfg: Any) -> None:
     """Turn off every ``pretrained`` / ``init_cfg`` in a model config, in place: the
     checkpoint overwrites the weights, and pretrained files may not be reachable."""
     if isinstance(cfg, dict):
@@ -72,10 +72,10 @@ def _strip_pretrained(cfg: Any) -> None:
             if key in ('pretrained', 'init_cfg'):
                 cfg[key] = None
             else:
-                _strip_pretrained(cfg[key])
+                strip_pretrained(cfg[key])
     elif isinstance(cfg, (list, tuple)):
         for item in cfg:
-            _strip_pretrained(item)
+            strip_pretrained(item)
 
 
 def _num_classes(model: nn.Module) -> Optional[int]:
@@ -123,7 +123,7 @@ def init_model(config: Union[str, Path, Config],
         nn.Module: The model in eval mode on ``device``.
     """
     # The package's components are registered: importing this module imported mmseg_ccam.
-    from mmseg_ccam.engine.checkpoint import load_checkpoint_strict
+    from mmseg_ccam.engine import load_checkpoint_strict
     from mmseg_ccam.utils.config_check import check_cfg_options, load_checked_config
     if isinstance(config, (str, Path)):
         # The checks of tools/train.py and tools/test.py: keys, values, --cfg-options.
@@ -139,10 +139,10 @@ def init_model(config: Union[str, Path, Config],
         raise KeyError(f'Config {config.filename!r} has no "model" entry.')
     if checkpoint is not None:
         if osp.isdir(checkpoint) or not osp.isfile(checkpoint):
-            from mmseg_ccam.engine.checkpoint import check_checkpoint_file
+            from mmseg_ccam.engine import check_checkpoint_file
             check_checkpoint_file(checkpoint)  # a directory: says so and lists its .pth
             raise FileNotFoundError(f'Checkpoint {checkpoint!r} does not exist.')
-        _strip_pretrained(config.model)
+        strip_pretrained(config.model)
     init_default_scope(config.get('default_scope', 'mmseg'))
 
     model = MODELS.build(config.model)
@@ -320,4 +320,4 @@ def inference_model(model: nn.Module,
 
 
 __all__ = ['SegDepthDataSample', 'init_model', 'inference_model', 'build_test_pipeline',
-           'read_image', 'ANNOTATION_LOADERS', 'MIN_IMAGE_SIDE']
+           'read_image', 'strip_pretrained', 'ANNOTATION_LOADERS', 'MIN_IMAGE_SIDE']

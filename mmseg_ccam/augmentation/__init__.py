@@ -28,6 +28,7 @@ from .color_aug import (
     COLOR_AUG_DEFAULTS,
     ColorAugBatchResult,
     ColorAugParams,
+    ColorJitter,
     color_aug,
     color_aug_batch,
     jitter_range,
@@ -46,7 +47,7 @@ __all__ = [
     'sample_affine_params_batch', 'source_coords', 'nearest_indices', 'warp_image',
     'warp_nearest', 'warp_depth', 'occlusion_mask', 'affine_mix', 'affine_mix_batch',
     'class_mask_batch', 'DEFAULT_MARGIN', 'WARP_DEFAULTS', 'MIX_MASKS', 'BaseMixMask',
-    'build_mix_mask', 'COLOR_AUG_DEFAULTS', 'STRONG_AUG_DEFAULTS',
+    'build_mix_mask', 'COLOR_AUG_DEFAULTS', 'STRONG_AUG_DEFAULTS', 'ColorJitter',
     'ColorAugParams', 'ColorAugBatchResult', 'jitter_range', 'sample_color_aug_params',
     'color_aug', 'color_aug_batch', 'StrongAugBatchResult', 'gaussian_kernels',
     'strong_aug_batch'

@@ -6,8 +6,9 @@ One algorithm, two forms with the same per-pixel formulas:
   :func:`color_aug`;
 * torch (batches, ``B x 3 x H x W`` float images, any device): :func:`color_aug_batch`.
 
-For every class present (not ``ignore_index``), selected with probability ``prob``, draw
-ColorJitter-style factors: brightness ``b ~ U(max(0, 1-B), 1+B)``, contrast
+Both draw what a :class:`ColorJitter` (``prob`` and the four ranges) says. For every class
+present (not ``ignore_index``), selected with probability ``prob``, draw ColorJitter-style
+factors: brightness ``b ~ U(max(0, 1-B), 1+B)``, contrast
 ``c ~ U(max(0, 1-C), 1+C)``, saturation ``s ~ U(max(0, 1-S), 1+S)``, hue ``h ~ U(-H, H)``
 (``H <= 0.5``, a fraction of a full turn). A tuple ``(lo, hi)`` gives the range directly.
 They are applied to that class's pixels in a fixed order (brightness, contrast, saturation,
@@ -31,22 +32,17 @@ de-normalising with ``mean``/``std`` first and re-normalising afterwards.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
 
 __all__ = [
-    'COLOR_AUG_DEFAULTS',
+    'COLOR_AUG_DEFAULTS', 'ColorJitter',
     'ColorAugParams', 'ColorAugBatchResult', 'jitter_range', 'sample_color_aug_params',
     'color_aug', 'color_aug_batch'
 ]
-
-# The one home of ColorAug's defaults (the numpy transform, the batch form and the
-# semi-supervised step's ``color_aug`` read them; configs override): per-class probability and
-# ColorJitter-style ranges.
-COLOR_AUG_DEFAULTS = dict(prob=0.5, brightness=0.4, contrast=0.4, saturation=0.4, hue=0.1)
 
 Range = Union[float, Tuple[float, float]]
 
@@ -122,32 +118,59 @@ class ColorAugParams:
         return (sel, *tabs)
 
 
-def _ranges(brightness: Range, contrast: Range, saturation: Range,
-            hue: Range) -> List[Tuple[float, float]]:
-    return [
-        jitter_range(brightness, 'brightness'),
-        jitter_range(contrast, 'contrast'),
-        jitter_range(saturation, 'saturation'),
-        jitter_range(hue, 'hue', center=0.0, bound=0.5)
-    ]
+@dataclass(frozen=True)
+class ColorJitter:
+    """What ColorAug draws for each class: the one home of its defaults (the transform, the
+    batch form and the semi-supervised step's ``color_aug`` read them; configs override).
+
+    Args:
+        prob (float): Probability that a class present is changed. Default: 0.5.
+        brightness, contrast, saturation (float | tuple): A number ``v`` gives factors
+            ``U(max(0, 1 - v), 1 + v)`` (torchvision's ColorJitter), a pair ``(lo, hi)`` the
+            range itself. Default: 0.4 each.
+        hue (float | tuple): Hue rotation in turns, ``U(-v, v)`` with ``v <= 0.5``, or
+            ``(lo, hi)``. Default: 0.1.
+
+    Raises:
+        ValueError: At construction, naming the value: ``prob`` outside [0, 1] or a range
+            that :func:`jitter_range` refuses.
+    """
+    prob: float = 0.5
+    brightness: Range = 0.4
+    contrast: Range = 0.4
+    saturation: Range = 0.4
+    hue: Range = 0.1
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.prob <= 1:
+            raise ValueError(f'ColorAug: `prob` must be in [0, 1], got {self.prob}')
+        self.ranges()
+
+    def ranges(self) -> List[Tuple[float, float]]:
+        """``(lo, hi)`` of the brightness, contrast, saturation and hue draws."""
+        return [
+            jitter_range(self.brightness, 'brightness'),
+            jitter_range(self.contrast, 'contrast'),
+            jitter_range(self.saturation, 'saturation'),
+            jitter_range(self.hue, 'hue', center=0.0, bound=0.5)
+        ]
+
+
+# ColorJitter's defaults as the dict that configs override (semi_train_cfg.color_aug).
+COLOR_AUG_DEFAULTS = asdict(ColorJitter())
 
 
 def sample_color_aug_params(seg: np.ndarray,
-                            prob: float = COLOR_AUG_DEFAULTS['prob'],
-                            brightness: Range = COLOR_AUG_DEFAULTS['brightness'],
-                            contrast: Range = COLOR_AUG_DEFAULTS['contrast'],
-                            saturation: Range = COLOR_AUG_DEFAULTS['saturation'],
-                            hue: Range = COLOR_AUG_DEFAULTS['hue'],
+                            jitter: Optional[ColorJitter] = None,
                             ignore_index: int = 255,
                             rng: Any = np.random) -> ColorAugParams:
-    """Select classes of ``seg`` with probability ``prob`` and draw their factors.
+    """Select classes of ``seg`` with probability ``jitter.prob`` and draw their factors.
 
-    ``rng`` is anything with ``uniform(low, high, size)`` (default: numpy's global RNG, which
-    MMEngine seeds).
+    ``jitter`` None: ``ColorJitter()`` (the defaults). ``rng`` is anything with
+    ``uniform(low, high, size)`` (default: numpy's global RNG, which MMEngine seeds).
     """
-    if not 0 <= prob <= 1:
-        raise ValueError(f'ColorAug: `prob` must be in [0, 1], got {prob}')
-    ranges = _ranges(brightness, contrast, saturation, hue)
+    jitter = jitter or ColorJitter()
+    prob, ranges = jitter.prob, jitter.ranges()
     classes = np.unique(seg)
     classes = classes[classes != ignore_index].astype(np.int64)
     n = len(classes)
@@ -270,11 +293,7 @@ def color_aug_batch(img: torch.Tensor,
                     seg: torch.Tensor,
                     *,
                     generator: Optional[torch.Generator] = None,
-                    prob: float = COLOR_AUG_DEFAULTS['prob'],
-                    brightness: Range = COLOR_AUG_DEFAULTS['brightness'],
-                    contrast: Range = COLOR_AUG_DEFAULTS['contrast'],
-                    saturation: Range = COLOR_AUG_DEFAULTS['saturation'],
-                    hue: Range = COLOR_AUG_DEFAULTS['hue'],
+                    jitter: Optional[ColorJitter] = None,
                     ignore_index: int = 255,
                     channel_order: str = 'rgb',
                     mean: Optional[Sequence[float]] = None,
@@ -292,7 +311,8 @@ def color_aug_batch(img: torch.Tensor,
             argmax); ``ignore_index`` pixels are never changed.
         generator (torch.Generator | None): Source of the selection and factor draws (made on
             its device, then moved). None: torch's global CPU RNG.
-        prob, brightness, contrast, saturation, hue: As in :func:`sample_color_aug_params`.
+        jitter (ColorJitter | None): Selection probability and factor ranges; None: the
+            defaults.
         channel_order (str): Channel order of ``img``; ``'rgb'`` after a data preprocessor
             with ``bgr_to_rgb=True``. Default: 'rgb'.
         value_range (tuple | None): Clamp bounds in pixel units after each step.
@@ -306,8 +326,7 @@ def color_aug_batch(img: torch.Tensor,
         seg = seg[:, 0]
     if tuple(seg.shape) != (b, h, w):
         raise ValueError(f'color_aug_batch: `seg` must be {b} x {h} x {w}, got {tuple(seg.shape)}')
-    if not 0 <= prob <= 1:
-        raise ValueError(f'ColorAug: `prob` must be in [0, 1], got {prob}')
+    jitter = jitter or ColorJitter()
     bgr = _check_order(channel_order)
     device = img.device
     cdt = torch.float64 if img.dtype == torch.float64 else torch.float32
@@ -330,11 +349,11 @@ def color_aug_batch(img: torch.Tensor,
     counts.scatter_add_(0, flat.reshape(-1), valid.reshape(-1).to(adt))
 
     if params is None:
-        ranges = _ranges(brightness, contrast, saturation, hue)
+        ranges = jitter.ranges()
         gdev = generator.device if generator is not None else torch.device('cpu')
         u = torch.rand(b, num, 5, generator=generator, device=gdev, dtype=torch.float64)
         u = u.to(device)
-        sel = (u[..., 0] < prob) & (counts.view(b, num) > 0)
+        sel = (u[..., 0] < jitter.prob) & (counts.view(b, num) > 0)
         facs = [lo + (hi - lo) * u[..., k + 1] for k, (lo, hi) in enumerate(ranges)]
         hue_t = facs[3]
         tabs = [facs[0], facs[1], facs[2], torch.cos(2 * np.pi * hue_t),

@@ -23,7 +23,7 @@ from typing import NamedTuple, Optional, Sequence, Tuple
 import torch
 import torch.nn.functional as F
 
-from .color_aug import Range, color_aug_batch
+from .color_aug import ColorJitter, Range, color_aug_batch
 
 __all__ = ['StrongAugBatchResult', 'gaussian_kernels', 'strong_aug_batch', 'STRONG_AUG_DEFAULTS']
 
@@ -124,10 +124,10 @@ def strong_aug_batch(img: torch.Tensor,
     device = img.device
     # One region (label 0) per image: ColorAug's per-class jitter becomes a whole-image jitter.
     region = torch.zeros((b, h, w), dtype=torch.long, device=device)
-    jit = color_aug_batch(img, region, generator=generator, prob=color_prob,
-                          brightness=brightness, contrast=contrast, saturation=saturation,
-                          hue=hue, ignore_index=-1, channel_order=channel_order, mean=mean,
-                          std=std, value_range=value_range)
+    jitter = ColorJitter(color_prob, brightness, contrast, saturation, hue)
+    jit = color_aug_batch(img, region, generator=generator, jitter=jitter, ignore_index=-1,
+                          channel_order=channel_order, mean=mean, std=std,
+                          value_range=value_range)
     out = jit.img
     jittered = jit.mask.flatten(1).any(dim=1)
 

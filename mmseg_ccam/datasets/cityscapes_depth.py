@@ -326,7 +326,7 @@ class CityscapesDepthDataset(CityscapesDataset):
                 f'CityscapesDepthDataset: subset={self.subset!r} is empty: all '
                 f'{len(data_list)} frames under data_root={self.data_root!r} '
                 f'(data_prefix.img_path={img_dir!r}) are {what} by the split '
-                f'({self._split_description()}). Use a split that leaves some frames '
+                f'({self.split_description()}). Use a split that leaves some frames '
                 f'{self.subset} (smaller num_labeled / labeled_ratio, or a shorter split_file), '
                 f'or subset=\'all\'.')
         num_classes = len(self.metainfo.get('classes', ()) or ())
@@ -369,7 +369,8 @@ class CityscapesDepthDataset(CityscapesDataset):
                 f'dataset; e.g. {V.file_without_image(path, key, img)}. Run {V.CHECK_TOOL} '
                 'for the full list.', stacklevel=2)
 
-    def _split_description(self) -> str:
+    def split_description(self) -> str:
+        """The split settings that define this subset, for messages."""
         if self.split_file is not None:
             return f'split_file={self.split_file!r}'
         if self.num_labeled is not None:

@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 import torch
 
-from mmseg_ccam.augmentation import affine_mix_batch, color_aug_batch
+from mmseg_ccam.augmentation import ColorJitter, affine_mix_batch, color_aug_batch
 from mmseg_ccam.datasets.transforms.affine_mix import AffineMix
 from mmseg_ccam.datasets.transforms.color_aug import ColorAug
 from mmseg_ccam.utils.benchmarking import mean_median, synchronizer, time_calls
@@ -65,8 +65,8 @@ def batch_entries(img: torch.Tensor, seg: torch.Tensor, depth: torch.Tensor,
          lambda: affine_mix_batch(img, seg, depth, generator=gen, extra=conf)),
         ('affine_mix_batch (warp=False)',
          lambda: affine_mix_batch(img, seg, depth, generator=gen, warp=False)),
-        ('color_aug_batch (prob=0.5)', lambda: color_aug_batch(img, seg, generator=gen,
-                                                               prob=0.5)),
+        ('color_aug_batch (prob=0.5)', lambda: color_aug_batch(
+            img, seg, generator=gen, jitter=ColorJitter(prob=0.5))),
     ]
 
 

@@ -23,7 +23,7 @@ from mmengine.registry import init_default_scope
 from mmseg.registry import MODELS
 
 import mmseg_ccam  # noqa: F401
-from mmseg_ccam.apis.inference import _strip_pretrained
+from mmseg_ccam.apis.inference import strip_pretrained
 from mmseg_ccam.deployment import (
     check_onnx,
     default_check_shapes,
@@ -49,7 +49,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 
 def check_config(config: str, shape: Sequence[int], dynamic: bool, tolerance: float) -> str:
     cfg = load_checked_config(config, with_data=False)
-    _strip_pretrained(cfg.model)
+    strip_pretrained(cfg.model)
     init_default_scope(cfg.get('default_scope', 'mmseg'))
     torch.manual_seed(0)
     model = revert_sync_batchnorm(MODELS.build(cfg.model)).eval()

@@ -94,19 +94,22 @@ from .variants import (
     VARIANTS,
     build_model,
     check_variant,
+    fixed_input_size,
     is_mean_teacher,
     load_config,
     segmentor_cfg,
     variant_model_cfg,
     variant_paths,
+    without_pretrained,
 )
 
 __all__ = [
     'AUGMENT_RANGES', 'CCAM_OVERHEAD_MAX', 'DEFAULT_COUNTS', 'EMA_RANGE', 'FIELDS', 'IGNORE_INDEX',
     'PARAMS_RATIO_MAX', 'SEMI_SHARE_MAX', 'SPEEDUP_TOLERANCE', 'VARIANTS', 'VARIANT_SUFFIXES',
     'autocast', 'build_model', 'check_variant', 'compute_ratios', 'count_flops', 'count_params',
-    'format_flops_breakdown', 'format_ratios', 'format_semi', 'format_variants', 'is_mean_teacher',
-    'latency_call', 'load_config', 'make_optim_wrapper', 'prepare_variant', 'report',
-    'run_benchmark', 'segmentor_cfg', 'semi_breakdown', 'synthetic_batch', 'train_step_call',
-    'variant_model_cfg', 'variant_paths'
+    'fixed_input_size', 'format_flops_breakdown', 'format_ratios', 'format_semi',
+    'format_variants', 'is_mean_teacher', 'latency_call', 'load_config', 'make_optim_wrapper',
+    'prepare_variant', 'report', 'run_benchmark', 'segmentor_cfg', 'semi_breakdown',
+    'synthetic_batch', 'train_step_call', 'variant_model_cfg', 'variant_paths',
+    'without_pretrained'
 ]

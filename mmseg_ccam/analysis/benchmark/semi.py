@@ -19,7 +19,13 @@ from ...utils.benchmarking import (
 )
 from .measure import make_optim_wrapper, synthetic_batch
 from .targets import SEMI_SHARE_MAX
-from .variants import _fixed_input_size, _no_pretrained, build_model, is_mean_teacher, segmentor_cfg
+from .variants import (
+    build_model,
+    fixed_input_size,
+    is_mean_teacher,
+    segmentor_cfg,
+    without_pretrained,
+)
 
 __all__ = [
     'AUGMENT_RANGES', 'EMA_RANGE', 'semi_breakdown'
@@ -39,10 +45,10 @@ def _mean_teacher_cfg(cfg: Config, shape: Sequence[int]) -> dict:
         mt = dict(type='MeanTeacherSegDepth', segmentor=segmentor_cfg(cfg),
                   semi_train_cfg=copy.deepcopy(cfg.get('semi_train_cfg', None)))
     mt['init_cfg'] = None
-    mt['segmentor'] = _no_pretrained(mt['segmentor'])
+    mt['segmentor'] = without_pretrained(mt['segmentor'])
     if mt.get('data_preprocessor') is None:
         mt['data_preprocessor'] = mt['segmentor'].pop('data_preprocessor', None)
-    mt['data_preprocessor'] = _fixed_input_size(
+    mt['data_preprocessor'] = fixed_input_size(
         dict(data_preprocessor=mt['data_preprocessor']), shape)['data_preprocessor']
     mt['segmentor'].pop('data_preprocessor', None)
     return mt

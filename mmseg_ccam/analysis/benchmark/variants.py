@@ -15,8 +15,9 @@ from mmengine.registry import init_default_scope
 from ...utils.config_check import load_checked_config
 
 __all__ = [
-    'VARIANTS', 'VARIANT_SUFFIXES', 'build_model', 'check_variant', 'is_mean_teacher',
-    'load_config', 'segmentor_cfg', 'variant_model_cfg', 'variant_paths'
+    'VARIANTS', 'VARIANT_SUFFIXES', 'build_model', 'check_variant', 'fixed_input_size',
+    'is_mean_teacher', 'load_config', 'segmentor_cfg', 'variant_model_cfg', 'variant_paths',
+    'without_pretrained'
 ]
 
 VARIANTS = ('joint', 'no_attention', 'seg_only', 'depth_only')
@@ -51,7 +52,7 @@ def segmentor_cfg(cfg: Config) -> dict:
     return model
 
 
-def _no_pretrained(model_cfg: dict) -> dict:
+def without_pretrained(model_cfg: dict) -> dict:
     """Never load weights: drop ``pretrained`` and ``init_cfg`` of the segmentor and backbone."""
     model_cfg = copy.deepcopy(model_cfg)
     model_cfg['pretrained'] = None
@@ -64,7 +65,7 @@ def _no_pretrained(model_cfg: dict) -> dict:
     return model_cfg
 
 
-def _fixed_input_size(model_cfg: dict, shape: Sequence[int]) -> dict:
+def fixed_input_size(model_cfg: dict, shape: Sequence[int]) -> dict:
     """The data preprocessor pads to exactly ``shape`` (configs pad to their crop size)."""
     dp = model_cfg.get('data_preprocessor')
     if dp is not None:
@@ -129,7 +130,7 @@ def check_variant(name: str, model_cfg: dict, path: str) -> None:
 def variant_model_cfg(name: str, cfg: Config, path: str, shape: Sequence[int]) -> dict:
     """The segmentor config of one variant's config, checked, without pretrained weights and
     padded to exactly ``shape``."""
-    model_cfg = _fixed_input_size(_no_pretrained(segmentor_cfg(cfg)), shape)
+    model_cfg = fixed_input_size(without_pretrained(segmentor_cfg(cfg)), shape)
     check_variant(name, model_cfg, path)
     return model_cfg
 

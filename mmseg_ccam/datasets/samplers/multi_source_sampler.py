@@ -58,6 +58,12 @@ def _frames(dataset) -> Optional[Set[str]]:
     return paths
 
 
+# The fix both of check_disjoint_subsets' errors name.
+_SET_SPLIT_ONCE = ('Set the split once for both (in the shipped semi configs, '
+                   'train_dataloader.dataset.datasets.0.<key> AND .datasets.1.<key>, or the '
+                   'split variables in a config that inherits it).')
+
+
 def check_disjoint_subsets(datasets: Sequence) -> None:
     """Refuse a labeled and an unlabeled subset that share frames, or that together leave
     frames of their split out (a partition of the frames, or an error).
@@ -78,15 +84,13 @@ def check_disjoint_subsets(datasets: Sequence) -> None:
                 continue
             fa, fb = _frames(a), _frames(b)
             shared = (fa & fb) if fa is not None and fb is not None else set()
+            describe = [getattr(d, 'split_description', lambda: '?')() for d in (a, b)]
             if shared:
-                describe = [getattr(d, '_split_description', lambda: '?')() for d in (a, b)]
                 raise ValueError(
                     f'MultiSourceSampler: the {a.subset} (source {i}, {describe[0]}) and '
                     f'{b.subset} (source {j}, {describe[1]}) subsets share {len(shared)} '
-                    f'frame(s), e.g. {sorted(shared)[0]}: their split settings differ. Set the '
-                    'split once for both (in the shipped semi configs, '
-                    'train_dataloader.dataset.datasets.0.<key> AND .datasets.1.<key>, or the '
-                    'split variables in a config that inherits it).')
+                    f'frame(s), e.g. {sorted(shared)[0]}: their split settings differ. '
+                    + _SET_SPLIT_ONCE)
             total = [getattr(d, 'num_split_frames', None) for d in (a, b)]
             same_frames = (total[0] is not None and total[0] == total[1]
                            and getattr(a, 'data_root', None) == getattr(b, 'data_root', None)
@@ -94,15 +98,12 @@ def check_disjoint_subsets(datasets: Sequence) -> None:
                                                                           None))
             if same_frames and fa is not None and fb is not None and \
                     len(fa | fb) < total[0]:
-                describe = [getattr(d, '_split_description', lambda: '?')() for d in (a, b)]
                 raise ValueError(
                     f'MultiSourceSampler: the {a.subset} (source {i}, {describe[0]}, '
                     f'{len(fa)} frames) and {b.subset} (source {j}, {describe[1]}, {len(fb)} '
                     f'frames) subsets leave {total[0] - len(fa | fb)} of the {total[0]} frames '
                     'in neither subset: their split settings differ, so those frames are '
-                    'never trained on. Set the split once for both (in the shipped semi '
-                    'configs, train_dataloader.dataset.datasets.0.<key> AND '
-                    '.datasets.1.<key>, or the split variables in a config that inherits it).')
+                    'never trained on. ' + _SET_SPLIT_ONCE)
 
 
 @DATA_SAMPLERS.register_module()

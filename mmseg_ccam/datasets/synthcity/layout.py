@@ -20,22 +20,7 @@ import numpy as np
 
 from . import labels as L
 from .camera import PinholeCamera, scaled_intrinsics
-from .primitives import (
-    MAT_CAR,
-    MAT_CLOTH,
-    MAT_FACADE,
-    MAT_FENCE,
-    MAT_FOLIAGE,
-    MAT_GLASS,
-    MAT_GRASS,
-    MAT_LIGHT,
-    MAT_PAVING,
-    MAT_PLAIN,
-    MAT_SIGN,
-    MAT_WHEEL,
-    PrimitiveBuilder,
-    Primitives,
-)
+from .primitives import Material, PrimitiveBuilder, Primitives
 
 
 @dataclass
@@ -211,7 +196,7 @@ class _StreetBuilder:
         colour = _vehicle_colour(rng)
         y0, hb = 0.14, rng.uniform(0.55, 0.75)
         pb.box((x - width / 2, y0, zc - length / 2), (x + width / 2, y0 + hb, zc + length / 2),
-               L.CAR, MAT_CAR, colour, (0.0,), yaw=yaw)
+               L.CAR, Material.CAR, colour, (0.0,), yaw=yaw)
         cab_len = length * rng.uniform(0.42, 0.6)
         off = rng.uniform(0.0, 0.12) * length          # cabin sits towards the rear
         cx, cz = x - np.sin(yaw) * off, zc - np.cos(yaw) * off
@@ -219,7 +204,7 @@ class _StreetBuilder:
         glass = _grey(rng, 0.05, 0.2)
         pb.box((cx - width / 2 + 0.08, y0 + hb, cz - cab_len / 2),
                (cx + width / 2 - 0.08, y0 + hb + ch, cz + cab_len / 2),
-               L.CAR, MAT_GLASS, glass, colour, yaw=yaw)
+               L.CAR, Material.GLASS, glass, colour, yaw=yaw)
 
     def truck(self, x: float, zc: float, yaw: float) -> None:
         rng, pb = self.rng, self.pb
@@ -235,10 +220,10 @@ class _StreetBuilder:
         hc = rng.uniform(2.5, 3.0)
         pb.box((front[0] - width / 2 + 0.05, 0.35, front[1] - cab_len / 2),
                (front[0] + width / 2 - 0.05, hc, front[1] + cab_len / 2),
-               L.TRUCK, MAT_CAR, cab_col, (2.0,), yaw=yaw)
+               L.TRUCK, Material.CAR, cab_col, (2.0,), yaw=yaw)
         pb.box((back[0] - width / 2, 0.45, back[1] - cargo_len / 2),
                (back[0] + width / 2, rng.uniform(3.0, 3.9), back[1] + cargo_len / 2),
-               L.TRUCK, MAT_CAR, cargo_col, (0.0,), yaw=yaw)
+               L.TRUCK, Material.CAR, cargo_col, (0.0,), yaw=yaw)
 
     def bus(self, x: float, zc: float, yaw: float) -> None:
         rng = self.rng
@@ -248,7 +233,7 @@ class _StreetBuilder:
         colour = _vehicle_colour(rng) if rng.random() < 0.5 else _hsv(
             rng.uniform(0.0, 0.17), rng.uniform(0.5, 0.9), rng.uniform(0.5, 0.9))
         self.pb.box((x - width / 2, 0.3, zc - length / 2), (x + width / 2, 3.1, zc + length / 2),
-                    L.BUS, MAT_CAR, colour, (1.0,), yaw=yaw)
+                    L.BUS, Material.CAR, colour, (1.0,), yaw=yaw)
 
     def person(self, x: float, z: float, y0: float, label: int = L.PERSON) -> bool:
         rng, pb = self.rng, self.pb
@@ -256,11 +241,12 @@ class _StreetBuilder:
         if not self.occ.free(x - 0.25, x + 0.25, z - 0.25, z + 0.25, margin=0.1):
             return False
         self.occ.take(x - 0.25, x + 0.25, z - 0.25, z + 0.25)
-        pb.cylinder(x, z, y0, y0 + 0.82 * s, 0.13 * s, label, MAT_CLOTH, _cloth_colour(rng))
+        pb.cylinder(x, z, y0, y0 + 0.82 * s, 0.13 * s, label, Material.CLOTH, _cloth_colour(rng))
         pb.cylinder(x, z, y0 + 0.82 * s, y0 + 1.45 * s, rng.uniform(0.17, 0.23) * s, label,
-                    MAT_CLOTH, _cloth_colour(rng))
+                    Material.CLOTH, _cloth_colour(rng))
         skin = _hsv(rng.uniform(0.04, 0.1), rng.uniform(0.2, 0.6), rng.uniform(0.25, 0.85))
-        pb.ellipsoid((x, y0 + 1.57 * s, z), (0.1 * s, 0.125 * s, 0.1 * s), label, MAT_CLOTH, skin)
+        pb.ellipsoid((x, y0 + 1.57 * s, z), (0.1 * s, 0.125 * s, 0.1 * s), label,
+                     Material.CLOTH, skin)
         return True
 
     def cyclist(self, x: float, z: float) -> None:
@@ -270,16 +256,17 @@ class _StreetBuilder:
         self.occ.take(x - 0.35, x + 0.35, z - 0.9, z + 0.9)
         frame = _vehicle_colour(rng)
         for dz in (-0.53, 0.53):
-            pb.ellipsoid((x, 0.34, z + dz), (0.03, 0.34, 0.34), L.BICYCLE, MAT_WHEEL, (0.05,) * 3)
-        pb.box((x - 0.025, 0.74, z - 0.45), (x + 0.025, 0.8, z + 0.42), L.BICYCLE, MAT_PLAIN,
+            pb.ellipsoid((x, 0.34, z + dz), (0.03, 0.34, 0.34), L.BICYCLE, Material.WHEEL,
+                         (0.05,) * 3)
+        pb.box((x - 0.025, 0.74, z - 0.45), (x + 0.025, 0.8, z + 0.42), L.BICYCLE, Material.PLAIN,
                frame, (0.2,))
-        pb.box((x - 0.025, 0.34, z - 0.32), (x + 0.025, 0.8, z - 0.26), L.BICYCLE, MAT_PLAIN,
+        pb.box((x - 0.025, 0.34, z - 0.32), (x + 0.025, 0.8, z - 0.26), L.BICYCLE, Material.PLAIN,
                frame, (0.2,))
-        pb.box((x - 0.3, 0.95, z + 0.38), (x + 0.3, 1.0, z + 0.44), L.BICYCLE, MAT_PLAIN,
+        pb.box((x - 0.3, 0.95, z + 0.38), (x + 0.3, 1.0, z + 0.44), L.BICYCLE, Material.PLAIN,
                (0.1,) * 3, (0.2,))
-        pb.cylinder(x, z - 0.15, 0.45, 0.95, 0.1, L.RIDER, MAT_CLOTH, _cloth_colour(rng))
-        pb.cylinder(x, z - 0.05, 0.95, 1.5, 0.19, L.RIDER, MAT_CLOTH, _cloth_colour(rng))
-        pb.ellipsoid((x, 1.63, z), (0.11, 0.13, 0.11), L.RIDER, MAT_CLOTH,
+        pb.cylinder(x, z - 0.15, 0.45, 0.95, 0.1, L.RIDER, Material.CLOTH, _cloth_colour(rng))
+        pb.cylinder(x, z - 0.05, 0.95, 1.5, 0.19, L.RIDER, Material.CLOTH, _cloth_colour(rng))
+        pb.ellipsoid((x, 1.63, z), (0.11, 0.13, 0.11), L.RIDER, Material.CLOTH,
                      _grey(rng, 0.05, 0.9))
 
     def pole(self, x: float, z: float, road_side: float, kind: str) -> None:
@@ -288,14 +275,14 @@ class _StreetBuilder:
         r = rng.uniform(0.05, 0.12)
         height = rng.uniform(3.2, 8.5) if kind != 'lamp' else rng.uniform(6.0, 9.0)
         colour = _metal_colour(rng)
-        pb.cylinder(x, z, 0.0, height, r, L.POLE, MAT_PLAIN, colour, (0.15,))
+        pb.cylinder(x, z, 0.0, height, r, L.POLE, Material.PLAIN, colour, (0.15,))
         if kind == 'lamp':
             arm = rng.uniform(1.2, 2.6)
             x1 = x + road_side * arm
             pb.box((min(x, x1), height - 0.12, z - 0.05), (max(x, x1), height - 0.02, z + 0.05),
-                   L.POLE, MAT_PLAIN, colour, (0.15,))
+                   L.POLE, Material.PLAIN, colour, (0.15,))
             pb.box((x1 - 0.3, height - 0.25, z - 0.15), (x1 + 0.3, height - 0.05, z + 0.15),
-                   L.POLE, MAT_PLAIN, colour, (0.15,))
+                   L.POLE, Material.PLAIN, colour, (0.15,))
         elif kind == 'sign':
             w = rng.uniform(0.45, 0.8)
             hgt = w * (rng.uniform(0.9, 1.4) if rng.random() < 0.5 else 1.0)
@@ -309,30 +296,30 @@ class _StreetBuilder:
             else:
                 face, border = _hsv(rng.uniform(0.1, 0.15), 0.85, 0.85), (0.1, 0.1, 0.1)
             pb.box((x - w / 2, y, zf - 0.03), (x + w / 2, y + hgt, zf), L.TRAFFIC_SIGN,
-                   MAT_SIGN, face, (float(rng.random() < 0.5),) + border)
+                   Material.SIGN, face, (float(rng.random() < 0.5),) + border)
         elif kind == 'light':
             y = min(rng.uniform(2.4, 4.0), height - 0.3)
             zf = z - r - 0.16
             housing = _grey(rng, 0.03, 0.2) if rng.random() < 0.8 else _hsv(0.14, 0.8, 0.7)
             pb.box((x - 0.16, y, zf - 0.14), (x + 0.16, y + 0.9, zf + 0.14), L.TRAFFIC_LIGHT,
-                   MAT_LIGHT, housing, (float(rng.integers(0, 3)),))
+                   Material.LIGHT, housing, (float(rng.integers(0, 3)),))
 
     def tree(self, x: float, z: float) -> None:
         rng, pb = self.rng, self.pb
         trunk_h = rng.uniform(1.8, 3.4)
-        pb.cylinder(x, z, 0.0, trunk_h + 0.5, rng.uniform(0.1, 0.22), L.VEGETATION, MAT_PLAIN,
+        pb.cylinder(x, z, 0.0, trunk_h + 0.5, rng.uniform(0.1, 0.22), L.VEGETATION, Material.PLAIN,
                     _hsv(rng.uniform(0.05, 0.1), rng.uniform(0.2, 0.5), rng.uniform(0.12, 0.35)),
                     (0.4,))
         rx, ry = rng.uniform(1.2, 2.8), rng.uniform(1.5, 3.4)
         pb.ellipsoid((x, trunk_h + 0.75 * ry, z), (rx, ry, rx * rng.uniform(0.85, 1.15)),
-                     L.VEGETATION, MAT_FOLIAGE, _foliage_colour(rng))
+                     L.VEGETATION, Material.FOLIAGE, _foliage_colour(rng))
 
     def block(self, lo: Sequence[float], hi: Sequence[float]) -> None:
         """A building box with its own colour and window grid."""
         rng = self.rng
         aux = (rng.uniform(2.8, 3.8), rng.uniform(1.8, 3.6), rng.uniform(0.3, 0.7),
                rng.uniform(0.0, 1.0))
-        self.pb.box(lo, hi, L.BUILDING, MAT_FACADE, _building_colour(rng), aux)
+        self.pb.box(lo, hi, L.BUILDING, Material.FACADE, _building_colour(rng), aux)
 
     def building(self, side: float, x_in: float, z0: float, z1: float, height: float,
                  depth: float) -> None:
@@ -348,18 +335,18 @@ class _StreetBuilder:
             t, h = 0.3, rng.uniform(0.8, 2.6)
             col = _building_colour(rng) if rng.random() < 0.5 else _grey(rng, 0.3, 0.75)
             xa, xb = sorted((side * x, side * (x + t)))
-            pb.box((xa, 0.0, z0), (xb, h, z1), L.WALL, MAT_PLAIN, col, (0.25,))
+            pb.box((xa, 0.0, z0), (xb, h, z1), L.WALL, Material.PLAIN, col, (0.25,))
         elif r < 0.7:
             t, h = 0.06, rng.uniform(1.0, 2.2)
             col = _metal_colour(rng) if rng.random() < 0.6 else _hsv(
                 rng.uniform(0.05, 0.1), 0.5, rng.uniform(0.25, 0.55))
             xa, xb = sorted((side * x, side * (x + t)))
-            pb.box((xa, 0.0, z0), (xb, h, z1), L.FENCE, MAT_FENCE, col,
+            pb.box((xa, 0.0, z0), (xb, h, z1), L.FENCE, Material.FENCE, col,
                    (rng.uniform(0.12, 0.35), rng.uniform(0.3, 0.7)))
         else:
             t, h = rng.uniform(0.6, 1.2), rng.uniform(0.8, 1.8)
             xa, xb = sorted((side * x, side * (x + t)))
-            pb.box((xa, 0.0, z0), (xb, h, z1), L.VEGETATION, MAT_FOLIAGE, _foliage_colour(rng))
+            pb.box((xa, 0.0, z0), (xb, h, z1), L.VEGETATION, Material.FOLIAGE, _foliage_colour(rng))
 
 
 def _segments(z_start: float, z_end: float, band) -> List[Tuple[float, float]]:
@@ -453,10 +440,10 @@ def sample_scene(rng: np.random.Generator, height: int, width: int,
         grass = _grass_colour(rng)
         for z0, z1 in _segments(-5.0, z_end, band):
             xa, xb = sorted((side * (edge + lawn), side * x_prop))
-            b.pb.box((xa, 0.0, z0), (xb, curb, z1), L.SIDEWALK, MAT_PAVING, pave[i])
+            b.pb.box((xa, 0.0, z0), (xb, curb, z1), L.SIDEWALK, Material.PAVING, pave[i])
             if lawn > 0:
                 xa, xb = sorted((side * edge, side * (edge + lawn)))
-                b.pb.box((xa, 0.0, z0), (xb, curb * 0.8, z1), L.TERRAIN, MAT_GRASS, grass)
+                b.pb.box((xa, 0.0, z0), (xb, curb * 0.8, z1), L.TERRAIN, Material.GRASS, grass)
         grass_lot = rng.random() < 0.35
         lot_labels.append(L.TERRAIN if grass_lot else L.SIDEWALK)
         lot_colours.append(np.array(grass if grass_lot else pave[i]))
@@ -550,7 +537,8 @@ def sample_scene(rng: np.random.Generator, height: int, width: int,
 
     # T-junction facade across the street and a background skyline.
     if z_end < 200:
-        b.pb.box((-150.0, 0.0, z_end), (150.0, curb, z_end + 4.0), L.SIDEWALK, MAT_PAVING, pave[1])
+        b.pb.box((-150.0, 0.0, z_end), (150.0, curb, z_end + 4.0), L.SIDEWALK, Material.PAVING,
+                 pave[1])
         x = -120.0
         while x < 120.0:
             w = rng.uniform(8.0, 25.0)

@@ -6,27 +6,32 @@ ellipsoids. Each carries a Cityscapes label id, a material (texture program of
 :mod:`.shading`), a base colour and four material parameters.
 """
 from dataclasses import dataclass
+from enum import IntEnum
 from typing import List, Sequence
 
 import numpy as np
 
 PLANE, BOX, CYLINDER, ELLIPSOID = 0, 1, 2, 3
 
-# Materials (texture programs of ``shading.py``).
-MAT_GROUND = 0      # ground plane: per-pixel zone decides road / paving / grass
-MAT_PAVING = 1
-MAT_GRASS = 2
-MAT_FACADE = 3      # aux: floor height, window spacing, window width frac, window colour
-MAT_PLAIN = 4       # aux[0]: noise strength
-MAT_FOLIAGE = 5
-MAT_CAR = 6         # aux[0]: 1 = bus/truck window band
-MAT_GLASS = 7
-MAT_SIGN = 8        # aux[0]: shape (0 square, 1 round), aux[1:4]: border colour
-MAT_LIGHT = 9
-MAT_FENCE = 10      # aux[0]: slat period
-MAT_CLOTH = 11
-MAT_WHEEL = 12
-NUM_MATERIALS = 13
+
+class Material(IntEnum):
+    """Materials: the texture programs of ``shading.py`` (stored as ints in the primitives)."""
+    GROUND = 0      # ground plane: per-pixel zone decides road / paving / grass
+    PAVING = 1
+    GRASS = 2
+    FACADE = 3      # aux: floor height, window spacing, window width frac, window colour
+    PLAIN = 4       # aux[0]: noise strength
+    FOLIAGE = 5
+    CAR = 6         # aux[0]: 1 = bus/truck window band
+    GLASS = 7
+    SIGN = 8        # aux[0]: shape (0 square, 1 round), aux[1:4]: border colour
+    LIGHT = 9
+    FENCE = 10      # aux[0]: slat period
+    CLOTH = 11
+    WHEEL = 12
+
+
+NUM_MATERIALS = len(Material)
 
 
 @dataclass
@@ -76,7 +81,7 @@ class PrimitiveBuilder:
 
     def __init__(self) -> None:
         self._rows: List[tuple] = []
-        self._add(PLANE, (0.0, 0.0, 0.0), (0.0, 0.0, 0.0), 0.0, 0, MAT_GROUND,
+        self._add(PLANE, (0.0, 0.0, 0.0), (0.0, 0.0, 0.0), 0.0, 0, Material.GROUND,
                   (0.0, 0.0, 0.0), (0.0, 0.0, 0.0, 0.0))
 
     def _add(self, kind, center, half, yaw, label, material, colour, aux) -> int:

@@ -16,24 +16,7 @@ import numpy as np
 from . import labels as L
 from .appearance import hue_rotation
 from .layout import Scene
-from .primitives import (
-    CYLINDER,
-    ELLIPSOID,
-    MAT_CAR,
-    MAT_CLOTH,
-    MAT_FACADE,
-    MAT_FENCE,
-    MAT_FOLIAGE,
-    MAT_GLASS,
-    MAT_GRASS,
-    MAT_GROUND,
-    MAT_LIGHT,
-    MAT_PAVING,
-    MAT_PLAIN,
-    MAT_SIGN,
-    MAT_WHEEL,
-    PLANE,
-)
+from .primitives import CYLINDER, ELLIPSOID, PLANE, Material
 from .raycast import HitBuffers, RayBundle
 
 _TILE = 256
@@ -386,10 +369,10 @@ def _wheel(h: _Hits, sel, scene, albedo):
 
 
 _PROGRAMS: Dict[int, Callable] = {
-    MAT_GROUND: _ground, MAT_PAVING: _paving, MAT_GRASS: _grass, MAT_FACADE: _facade,
-    MAT_PLAIN: _plain, MAT_FOLIAGE: _foliage, MAT_CAR: _car, MAT_GLASS: _glass,
-    MAT_SIGN: _sign, MAT_LIGHT: _light, MAT_FENCE: _fence, MAT_CLOTH: _cloth,
-    MAT_WHEEL: _wheel,
+    Material.GROUND: _ground, Material.PAVING: _paving, Material.GRASS: _grass,
+    Material.FACADE: _facade, Material.PLAIN: _plain, Material.FOLIAGE: _foliage,
+    Material.CAR: _car, Material.GLASS: _glass, Material.SIGN: _sign, Material.LIGHT: _light,
+    Material.FENCE: _fence, Material.CLOTH: _cloth, Material.WHEEL: _wheel,
 }
 
 

@@ -1,6 +1,7 @@
 """ColorAug as an MMSegmentation pipeline transform (thin wrapper over the numpy core)."""
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Optional, Tuple, Union
 
 import numpy as np
@@ -11,6 +12,7 @@ from mmseg.registry import TRANSFORMS
 from mmseg_ccam.augmentation.color_aug import (
     COLOR_AUG_DEFAULTS,
     ColorAugParams,
+    ColorJitter,
     color_aug,
     sample_color_aug_params,
 )
@@ -66,17 +68,11 @@ class ColorAug(BaseTransform):
                  guide_key: str = 'gt_seg_map',
                  channel_order: str = 'bgr',
                  value_range: Optional[Tuple[float, float]] = (0.0, 255.0)) -> None:
-        # validate the arguments once, at config build time
-        sample_color_aug_params(np.zeros((1, 1), np.uint8), prob, brightness, contrast,
-                                saturation, hue, ignore_index, rng=np.random.RandomState(0))
+        # validated once, at config build time
+        self.jitter = ColorJitter(prob, brightness, contrast, saturation, hue)
         if channel_order not in ('rgb', 'bgr'):
             raise ValueError(f"ColorAug: channel_order must be 'rgb' or 'bgr', "
                              f'got {channel_order!r}')
-        self.prob = prob
-        self.brightness = brightness
-        self.contrast = contrast
-        self.saturation = saturation
-        self.hue = hue
         self.ignore_index = ignore_index
         self.guide_key = guide_key
         self.channel_order = channel_order
@@ -84,8 +80,7 @@ class ColorAug(BaseTransform):
 
     @cache_randomness
     def _sample_params(self, seg: np.ndarray) -> ColorAugParams:
-        return sample_color_aug_params(seg, self.prob, self.brightness, self.contrast,
-                                       self.saturation, self.hue, self.ignore_index)
+        return sample_color_aug_params(seg, self.jitter, self.ignore_index)
 
     def transform(self, results: dict) -> dict:
         if 'img' not in results:
@@ -104,7 +99,7 @@ class ColorAug(BaseTransform):
         return results
 
     def __repr__(self) -> str:
-        return (f'{self.__class__.__name__}(prob={self.prob}, brightness={self.brightness}, '
-                f'contrast={self.contrast}, saturation={self.saturation}, hue={self.hue}, '
+        jitter = ', '.join(f'{k}={v}' for k, v in asdict(self.jitter).items())
+        return (f'{self.__class__.__name__}({jitter}, '
                 f'ignore_index={self.ignore_index}, guide_key={self.guide_key!r}, '
                 f'channel_order={self.channel_order!r}, value_range={self.value_range})')

@@ -32,17 +32,18 @@ class GlobalColorJitter(ColorAug):
     - color_aug_classes (np.ndarray): ``[0]`` if the image was changed, else empty.
 
     Args:
-        prob (float): Probability of a change per image. Default: 0.5.
-        brightness, contrast, saturation, hue: As :class:`ColorAug`.
         channel_order (str): ``'bgr'`` (mmseg's default) or ``'rgb'``. Default: 'bgr'.
         value_range (tuple | None): Clamp bounds of pixel values. Default: (0, 255).
+        **jitter: ``prob`` (of a change per image), ``brightness``, ``contrast``,
+            ``saturation``, ``hue``: as :class:`ColorAug`, with its defaults.
     """
 
-    def __init__(self, prob: float = 0.5, brightness=0.4, contrast=0.4, saturation=0.4,
-                 hue=0.1, channel_order: str = 'bgr', value_range=(0.0, 255.0)) -> None:
-        super().__init__(prob=prob, brightness=brightness, contrast=contrast,
-                         saturation=saturation, hue=hue, ignore_index=255,
-                         channel_order=channel_order, value_range=value_range)
+    def __init__(self, channel_order: str = 'bgr', value_range=(0.0, 255.0),
+                 **jitter) -> None:
+        # prob, brightness, contrast, saturation, hue: ColorAug's (COLOR_AUG_DEFAULTS), so
+        # that the control stays at ColorAug's strength when those defaults change.
+        super().__init__(ignore_index=255, channel_order=channel_order,
+                         value_range=value_range, **jitter)
 
     def transform(self, results: dict) -> dict:
         if 'img' not in results:
@@ -50,8 +51,7 @@ class GlobalColorJitter(ColorAug):
                            'before it.')
         img = results['img']
         whole = np.zeros(img.shape[:2], np.uint8)
-        params = sample_color_aug_params(whole, self.prob, self.brightness, self.contrast,
-                                         self.saturation, self.hue, self.ignore_index)
+        params = sample_color_aug_params(whole, self.jitter, self.ignore_index)
         results['img'] = color_aug(img, whole, params, self.channel_order, self.value_range)
         results['color_aug_classes'] = params.classes
         return results

@@ -57,14 +57,8 @@ class BerHuLoss(MaskedDepthLoss):
     Args:
         threshold (float): ``c = threshold * max |pred - target|``.
             Defaults to 0.2.
-        reduction (str): 'mean', 'sum' or 'none'. Defaults to 'mean'.
-        loss_weight (float): Multiplier of the loss. Defaults to 1.0.
-        eps (float): Targets ``<= eps`` are invalid. Defaults to 1e-6.
-        loss_name (str): Name in the loss dict; must start with ``loss_`` to
-            be back-propagated. Defaults to 'loss_berhu'.
-
-    Shapes:
-        - pred, target: (B, 1, H, W) (any identical shapes work).
+        reduction, loss_weight, eps, loss_name: As in :class:`MaskedDepthLoss` (shapes
+            too). Default to 'mean', 1.0, 1e-6 and 'loss_berhu'.
     """
 
     loss_fn = staticmethod(berhu_loss)

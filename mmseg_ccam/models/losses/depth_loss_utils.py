@@ -87,6 +87,10 @@ class MaskedDepthLoss(nn.Module):
         loss_name (str): Name in the loss dict; must start with ``loss_`` to be
             back-propagated.
         **options: Further keyword arguments of ``loss_fn`` (e.g. berHu's ``threshold``).
+
+    Shapes:
+        - pred, target: (B, 1, H, W) (any identical shapes work); weight: (B,) or
+          broadcastable to pred.
     """
     loss_fn: Callable[..., Tensor]
 

@@ -49,14 +49,8 @@ class InverseDepthL1Loss(MaskedDepthLoss):
     """L1 loss on inverse depth; see :func:`inverse_depth_l1_loss`.
 
     Args:
-        reduction (str): 'mean', 'sum' or 'none'. Defaults to 'mean'.
-        loss_weight (float): Multiplier of the loss. Defaults to 1.0.
-        eps (float): Targets ``<= eps`` are invalid. Defaults to 1e-6.
-        loss_name (str): Name in the loss dict; must start with ``loss_`` to
-            be back-propagated. Defaults to 'loss_inv_l1'.
-
-    Shapes:
-        - pred, target: (B, 1, H, W) (any identical shapes work).
+        reduction, loss_weight, eps, loss_name: As in :class:`MaskedDepthLoss` (shapes
+            too). Default to 'mean', 1.0, 1e-6 and 'loss_inv_l1'.
     """
 
     loss_fn = staticmethod(inverse_depth_l1_loss)

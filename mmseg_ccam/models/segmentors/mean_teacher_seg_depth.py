@@ -74,8 +74,9 @@ class MeanTeacherSegDepth(SemiBaseSegDepth):
     torch's global RNG at every step, so MMEngine's ``randomness`` seed makes runs reproducible.
 
     Training stops with :class:`NonFiniteLossError` at the first NaN / inf loss, before the
-    optimizer step and the EMA update (see :mod:`.loss_guard`). ``num_no_depth`` entries of the
-    loss dict (logged, not back-propagated) count the samples without a valid depth pixel.
+    optimizer step and the EMA update (see :mod:`mmseg_ccam.models.utils.loss_guard`).
+    ``num_no_depth`` entries of the loss dict (logged, not back-propagated) count the samples
+    without a valid depth pixel.
 
     Args:
         segmentor (dict): Config of the student (a ``SegDepthEncoderDecoder`` with both a

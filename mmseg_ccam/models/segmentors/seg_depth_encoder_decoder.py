@@ -22,7 +22,7 @@ from mmseg.utils import (
 )
 from torch import Tensor
 
-from mmseg_ccam.models.segmentors.loss_guard import FiniteLossGuardMixin
+from mmseg_ccam.models.utils.loss_guard import FiniteLossGuardMixin
 from mmseg_ccam.utils.config_check import ConfigKeyError, check_cfg_keys
 from mmseg_ccam.utils.exceptions import IncompatibleCheckpointError
 
@@ -102,9 +102,9 @@ class SegDepthEncoderDecoder(FiniteLossGuardMixin, EncoderDecoder):
     depth pixel.
 
     Training stops with :class:`NonFiniteLossError` at the first NaN / inf
-    loss, before the optimizer step (see :mod:`.loss_guard`). Loading a
-    ``MeanTeacherSegDepth`` checkpoint (``student.*`` / ``teacher.*`` keys)
-    raises :class:`IncompatibleCheckpointError` instead of leaving every
+    loss, before the optimizer step (see :mod:`mmseg_ccam.models.utils.loss_guard`).
+    Loading a ``MeanTeacherSegDepth`` checkpoint (``student.*`` / ``teacher.*``
+    keys) raises :class:`IncompatibleCheckpointError` instead of leaving every
     weight at its initial value.
 
     Outputs:

@@ -18,8 +18,8 @@ from mmseg.structures import SegDataSample
 from mmseg.utils import ConfigType, OptConfigType, OptMultiConfig, OptSampleList, SampleList
 from torch import Tensor
 
-from mmseg_ccam.models.segmentors.loss_guard import FiniteLossGuardMixin
 from mmseg_ccam.models.segmentors.semi_cfg import check_semi_init_cfg, parse_semi_test_cfg
+from mmseg_ccam.models.utils.loss_guard import FiniteLossGuardMixin
 from mmseg_ccam.utils.exceptions import IncompatibleCheckpointError
 
 __all__ = ['SemiBaseSegDepth', 'is_labeled', 'split_labeled', 'IGNORE_INDEX']

@@ -11,7 +11,7 @@ override. See :func:`parse_semi_train_cfg` for the meaning of each key and docs/
 from typing import Optional, Tuple
 
 from mmseg_ccam.augmentation.affine_mix import WARP_DEFAULTS, check_warp
-from mmseg_ccam.augmentation.color_aug import COLOR_AUG_DEFAULTS
+from mmseg_ccam.augmentation.color_aug import COLOR_AUG_DEFAULTS, ColorJitter
 from mmseg_ccam.augmentation.mix_masks import build_mix_mask
 from mmseg_ccam.augmentation.strong_aug import STRONG_AUG_DEFAULTS
 from mmseg_ccam.utils.config_check import ConfigKeyError, check_cfg_keys
@@ -116,13 +116,15 @@ def parse_semi_train_cfg(cfg: Optional[dict]) -> dict:
               ``brightness``, ``contrast``, ``saturation``, ``hue``, ``blur_prob``,
               ``blur_sigma``, ``blur_kernel_ratio`` (optionally ``channel_order``,
               ``value_range``); None: the student sees the weak (mixed) view.
-            - ``color_aug``: dict of :func:`color_aug_batch` options ``prob``,
-              ``brightness``, ``contrast``, ``saturation``, ``hue`` (optionally
-              ``channel_order``, ``value_range``); None: no ColorAug loss.
+            - ``color_aug``: dict of the :class:`ColorJitter` fields ``prob``,
+              ``brightness``, ``contrast``, ``saturation``, ``hue`` (optionally the
+              :func:`color_aug_batch` options ``channel_order``, ``value_range``); None: no
+              ColorAug loss.
 
     Returns:
         dict: All keys of the defaults; ``mix`` / ``strong_aug`` / ``color_aug`` are dicts or
-        None, ``mix['mask']`` a built mask.
+        None, ``mix['mask']`` a built mask, ``color_aug`` the keyword arguments of
+        :func:`color_aug_batch` (its ColorJitter fields gathered, validated, as ``jitter``).
     """
     cfg = dict(cfg or {})
     if 'affine_mix' in cfg:
@@ -134,6 +136,10 @@ def parse_semi_train_cfg(cfg: Optional[dict]) -> dict:
                                        _IMAGE_AUG_OPTIONAL)
     out['color_aug'] = _merge_sub_cfg('color_aug', out['color_aug'], COLOR_AUG_DEFAULTS,
                                       _IMAGE_AUG_OPTIONAL)
+    if out['color_aug'] is not None:
+        color_aug = out['color_aug']
+        jitter = ColorJitter(**{key: color_aug.pop(key) for key in COLOR_AUG_DEFAULTS})
+        out['color_aug'] = dict(color_aug, jitter=jitter)
     for key in ('tau', 'sup_weight', 'unsup_seg_weight', 'unsup_depth_weight',
                 'color_depth_weight'):
         out[key] = float(out[key])
