@@ -1,5 +1,5 @@
 """Fixtures and helpers shared by the test files: thread count, command-line tools (in-process
-with ``load_script`` / ``load_tool``, as a child process with ``run_python``), a tiny segmentor
+with ``load_script``, as a child process with ``run_python``), a tiny segmentor
 config and seeded model building (``from conftest import tiny_seg_depth_cfg, build_model``; the
 tests directory is on ``sys.path`` under pytest's default import mode)."""
 import copy
@@ -8,7 +8,7 @@ import os
 import os.path as osp
 import subprocess
 import sys
-from typing import Callable, Optional, Sequence
+from typing import Optional, Sequence
 
 import pytest
 import torch
@@ -68,18 +68,6 @@ def run_python(args: Sequence[str], cwd: str = ROOT, check: bool = True, timeout
         assert proc.returncode == 0, \
             f'{args[0]} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}'
     return proc
-
-
-def _load_tool(relpath: str):
-    """Import the script ``tools/<relpath>`` as a module (``tools/`` is not a package)."""
-    return load_script(osp.join('tools', relpath))
-
-
-@pytest.fixture(scope='session')
-def load_tool() -> Callable:
-    """``load_tool('analysis_tools/analyze_logs.py')``: a command-line script as a module, to
-    call its ``main(argv)`` in-process (the logic it wraps lives in the package)."""
-    return _load_tool
 
 
 def tiny_seg_depth_cfg(size: Sequence[int] = (32, 32), num_classes: int = 3,

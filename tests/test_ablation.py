@@ -6,12 +6,7 @@ import os.path as osp
 import pytest
 from conftest import ROOT, load_script
 
-
-def load_tool(name):
-    return load_script(f'tools/analysis_tools/{name}.py')
-
-
-ab = load_tool('ablation')
+ab = load_script('tools/analysis_tools/ablation.py')
 
 FAKE_TRAIN = '''
 import json, os, sys

@@ -3,12 +3,13 @@ import json
 
 import numpy as np
 import pytest
+from conftest import load_script
 from mmengine.visualization import LocalVisBackend
 
 
 @pytest.fixture(scope='module')
-def al(load_tool):
-    return load_tool('analysis_tools/analyze_logs.py')
+def al():
+    return load_script('tools/analysis_tools/analyze_logs.py')
 
 # What LoggerHook sends for training (every `interval` iterations, step = iter + 1) and after
 # validation (metrics, step = current iteration).

@@ -17,6 +17,7 @@ from typing import Callable, List
 import numpy as np
 import pytest
 import torch
+from conftest import load_script
 from mmengine.optim import OptimWrapper
 from mmseg.registry import METRICS
 from test_device_placement import KINDS, NUM_CLASSES, base_kind, build, eval_batch, train_batch
@@ -164,12 +165,12 @@ def run_metric(metric_cfg: dict, preds) -> tuple:
     return results, metric.compute_metrics(metric.results)
 
 
-def test_train_amp_without_cuda_is_refused_in_one_line(load_tool, monkeypatch, capsys,
+def test_train_amp_without_cuda_is_refused_in_one_line(monkeypatch, capsys,
                                                          tmp_path):
     """``tools/train.py --amp`` without CUDA: one line on stderr, exit status 2, before any
     dataset or model is built (MMEngine's AmpOptimWrapper would stop with a bare
     AssertionError)."""
-    train = load_tool('train.py')
+    train = load_script('tools/train.py')
     monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
     config = osp.join(osp.dirname(PKG), 'configs', 'ccam', 'ccam_r18_synthcity.py')
     monkeypatch.setattr(sys, 'argv', ['tools/train.py', config, '--amp', '--work-dir',

@@ -3,14 +3,15 @@
 import json
 
 import pytest
+from conftest import load_script
 
 from mmseg_ccam.evaluation import results_table as rt
 
 
 @pytest.fixture(scope='module')
-def table_cli(load_tool):
+def table_cli():
     """The command line, for the tests of its arguments and output files."""
-    return load_tool('analysis_tools/benchmark_table.py')
+    return load_script('tools/analysis_tools/benchmark_table.py')
 
 
 

@@ -20,7 +20,7 @@ from mmseg_ccam.visualization import colorize_depth
 CONFIG = osp.join(ROOT, 'configs', 'ccam', 'ccam_r18_synthcity_affinemix.py')
 
 
-def load_tool():
+def browse_tool():
     return load_script('tools/analysis_tools/browse_dataset.py')
 
 
@@ -37,7 +37,7 @@ def synthcity(tmp_path_factory):
 def test_browse_dataset_draws_the_train_pipeline_output(synthcity, tmp_path):
     out = tmp_path / 'vis'
     options = [f'train_dataloader.dataset.dataset.data_root={synthcity}']
-    written = load_tool().main([CONFIG, '--output-dir', str(out), '--show-number', '3',
+    written = browse_tool().main([CONFIG, '--output-dir', str(out), '--show-number', '3',
                                 '--seed', '5', '--cfg-options', *options])
     assert sorted(os.listdir(out)) == sorted(osp.basename(f) for f in written)
     assert len(written) == 3
@@ -72,5 +72,5 @@ def test_browse_dataset_draws_the_train_pipeline_output(synthcity, tmp_path):
 
 def test_browse_dataset_needs_an_output(capsys):
     with pytest.raises(SystemExit):
-        load_tool().main([CONFIG])
+        browse_tool().main([CONFIG])
     assert '--output-dir' in capsys.readouterr().err

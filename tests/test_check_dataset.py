@@ -6,14 +6,15 @@ import shutil
 import cv2
 import numpy as np
 import pytest
+from conftest import load_script
 
 from mmseg_ccam.datasets.synthcity import frame_paths
 from mmseg_ccam.datasets.transforms.loading import LoadCityscapesDepth
 
 
 @pytest.fixture(scope='module')
-def check_dataset(load_tool):
-    return load_tool('check_dataset.py')
+def check_dataset():
+    return load_script('tools/check_dataset.py')
 
 
 @pytest.fixture(scope='module')

@@ -9,13 +9,13 @@ import sys
 
 import pytest
 import torch
-from conftest import ROOT
+from conftest import ROOT, load_script
 from mmengine.config import Config
 
 
 @pytest.fixture(scope='module')
-def gpu_check(load_tool):
-    return load_tool('analysis_tools/gpu_check.py')
+def gpu_check():
+    return load_script('tools/analysis_tools/gpu_check.py')
 
 
 @pytest.mark.parametrize('argv, expected', [

@@ -4,14 +4,15 @@ import os.path as osp
 
 import numpy as np
 import pytest
+from conftest import load_script
 from mmseg.registry import DATASETS
 
 import mmseg_ccam  # noqa: F401  (registers the dataset)
 
 
 @pytest.fixture(scope='module')
-def make_splits(load_tool):
-    return load_tool('make_splits.py')
+def make_splits():
+    return load_script('tools/make_splits.py')
 
 CITIES = {'aachen': 7, 'bochum': 5, 'zurich': 8}
 FRAMES = sorted(f'{c}/{c}_{i:06d}_000019' for c, n in CITIES.items() for i in range(n))

@@ -4,7 +4,7 @@ import os.path as osp
 import numpy as np
 import pytest
 import torch
-from conftest import ROOT
+from conftest import ROOT, load_script
 from mmengine.config import Config
 from test_mean_teacher_seg_depth import NUM_CLASSES, H, W, build, make_batch
 
@@ -80,9 +80,9 @@ def test_same_seed_same_partners_and_errors():
         mix_statistics(model.student, inputs, samples)
 
 
-def test_tool_prints_both_tables(load_tool, tiny_synthcity, tmp_path):
+def test_tool_prints_both_tables(tiny_synthcity, tmp_path):
     from mmseg.registry import MODELS
-    tool = load_tool('analysis_tools/mix_statistics.py')
+    tool = load_script('tools/analysis_tools/mix_statistics.py')
     config = osp.join(ROOT, 'configs/ccam/ccam_r18_synthcity_semi.py')
     cfg = Config.fromfile(config)
     torch.manual_seed(0)

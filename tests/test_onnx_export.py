@@ -145,10 +145,6 @@ def test_export_refuses_train_mode_and_bad_shapes(tmp_path):
         export_onnx(model.eval(), str(tmp_path / 'm.onnx'), (64, ))
 
 
-def _load_tool():
-    return load_script('tools/deployment/pytorch2onnx.py')
-
-
 def test_pytorch2onnx_cli(tmp_path, capsys):
     cfg, model = build_tiny()
     config = str(tmp_path / 'tiny.py')
@@ -156,7 +152,7 @@ def test_pytorch2onnx_cli(tmp_path, capsys):
     ckpt = str(tmp_path / 'tiny.pth')
     save_checkpoint(dict(state_dict=model.state_dict(), meta=dict()), ckpt)
     out, report = tmp_path / 'm.onnx', tmp_path / 'check.json'
-    tool = _load_tool()
+    tool = load_script('tools/deployment/pytorch2onnx.py')
     rc = tool.main([config, ckpt, '--shape', '64', '96', '--out', str(out), '--dynamic',
                     '--json', str(report)])
     printed = capsys.readouterr().out

@@ -8,14 +8,14 @@ import json
 import os.path as osp
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, load_script
 
 from mmseg_ccam.utils.data_roots import GENERATE_COMMAND
 
 
 @pytest.fixture(scope='module')
-def tool(load_tool):
-    return load_tool('analysis_tools/reference_numbers.py')
+def tool():
+    return load_script('tools/analysis_tools/reference_numbers.py')
 
 
 @pytest.fixture(scope='module')

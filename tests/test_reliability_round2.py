@@ -14,7 +14,7 @@ from collections import deque
 
 import pytest
 import torch
-from conftest import ROOT, run_python
+from conftest import ROOT, load_script, run_python
 from mmengine.config import Config
 from mmengine.fileio import LocalBackend
 from mmengine.registry import DefaultScope
@@ -302,9 +302,9 @@ def test_resume_in_empty_or_mistyped_work_dir_is_an_error(tmp_path):
     assert find_resume_checkpoint(str(tmp_path / 'run_a')).endswith('iter_4.pth')
 
 
-def test_train_py_resume_in_empty_work_dir_exits_with_the_message(synth, tmp_path, load_tool,
+def test_train_py_resume_in_empty_work_dir_exits_with_the_message(synth, tmp_path,
                                                                    monkeypatch):
-    train = load_tool('train.py')
+    train = load_script('tools/train.py')
     monkeypatch.setattr(sys, 'argv', [
         'train.py', SUP, '--work-dir', str(tmp_path / 'nothing'), '--resume', '--cfg-options',
         *tiny_cli_options(synth), 'train_cfg.max_iters=1'])
@@ -405,14 +405,14 @@ def test_split_values_of_the_wrong_type(synth, kwargs, expect):
     assert expect in str(info.value)
 
 
-def test_symlink_loop_in_a_data_folder(data, load_tool, capsys):
+def test_symlink_loop_in_a_data_folder(data, capsys):
     city = sorted(os.listdir(data / 'leftImg8bit' / 'train'))[0]
     link = data / 'leftImg8bit' / 'train' / city / 'loop'
     os.symlink('..', link)
     with pytest.raises(ValueError, match=rf'symlink {link} -> \.\. points back to .* symlink '
                        'loop.*Remove the link'):
         build_dataset(data)
-    check_dataset = load_tool('check_dataset.py')
+    check_dataset = load_script('tools/check_dataset.py')
     assert check_dataset.main([str(data), '--splits', 'train', '--workers', '1']) == 1
     out = capsys.readouterr().out
     assert 'symlink loop' in out and 'missing file' not in out
@@ -446,8 +446,8 @@ def test_file_that_is_not_a_checkpoint(tmp_path, content, expect):
     (['--max-depth', '-5'], 'argument --max-depth: -5.0 must be > 0 m'),
     (['--max-depth', 'nan'], 'argument --max-depth: nan must be > 0 m'),
 ])
-def test_check_dataset_bad_arguments(argv, expect, load_tool, capsys, synth):
-    check_dataset = load_tool('check_dataset.py')
+def test_check_dataset_bad_arguments(argv, expect, capsys, synth):
+    check_dataset = load_script('tools/check_dataset.py')
     with pytest.raises(SystemExit) as info:
         check_dataset.parse_args([str(synth), *argv])
     assert info.value.code == 2 and expect in capsys.readouterr().err

@@ -10,13 +10,14 @@ checkpoint, ``checkpoint_mismatch=warn``, a derived config that overrides its ke
 import os.path as osp
 
 import pytest
+from conftest import load_script
 
 pytestmark = pytest.mark.usefixtures('one_thread')
 
 
 @pytest.fixture(scope='module')
-def hostile(load_tool):
-    return load_tool('analysis_tools/hostile_cases.py')
+def hostile():
+    return load_script('tools/analysis_tools/hostile_cases.py')
 
 
 @pytest.fixture(scope='module')
@@ -26,8 +27,7 @@ def ctx(hostile, tmp_path_factory):
 
 
 def _cases():
-    from conftest import _load_tool
-    return _load_tool('analysis_tools/hostile_cases.py').CASES
+    return load_script('tools/analysis_tools/hostile_cases.py').CASES
 
 
 @pytest.mark.parametrize('case', _cases(), ids=lambda c: f'{c.item}-{c.run.__name__}')

@@ -4,7 +4,7 @@ import os.path as osp
 
 import pytest
 import torch
-from conftest import ROOT, build_model, tiny_ccam_cfg
+from conftest import ROOT, build_model, load_script, tiny_ccam_cfg
 from mmengine.registry import init_default_scope
 from mmengine.structures import PixelData
 from mmseg.structures import SegDataSample
@@ -98,8 +98,8 @@ def test_single_task_model_and_missing_shared_part():
         task_gradients(model, _batch(), shared=('neck',))
 
 
-def test_tool_prints_a_table_per_shared_part(load_tool, tiny_synthcity, capsys):
-    tool = load_tool('analysis_tools/task_gradients.py')
+def test_tool_prints_a_table_per_shared_part(tiny_synthcity, capsys):
+    tool = load_script('tools/analysis_tools/task_gradients.py')
     root = str(tiny_synthcity)
     out = tool.main([osp.join(ROOT, 'configs/ccam/ccam_r18_synthcity.py'), '--batches', '2',
                      '--cfg-options', f'train_dataloader.dataset.data_root={root}',
