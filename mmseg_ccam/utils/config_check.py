@@ -31,6 +31,7 @@ from mmengine.config import Config
 from mmengine.registry import Registry
 
 from .exceptions import ConfigKeyError
+from .schedule_fit import follow_max_iters
 
 __all__ = [
     'ConfigKeyError', 'check_cfg_keys', 'check_cfg_options', 'check_config_keys',
@@ -809,13 +810,16 @@ def _check_unread_variables(cfg: Config, own: List[str], base_cfgs: List[Config]
 
 
 def load_checked_config(path: str, cfg_options: Optional[Dict[str, Any]] = None,
-                        with_data: bool = True) -> Config:
+                        with_data: bool = True, amp: bool = False) -> Config:
     """``Config.fromfile`` with the checks of ``tools/train.py`` / ``tools/test.py``: the
     ``--cfg-options`` keys (:func:`check_cfg_options`), the merged config's keys
     (:func:`check_config_keys`) and values (:func:`check_config_values`, which includes
     :func:`check_redefined_variables`). For the tools that read a config without a runner
     (demo, export, analysis tools, the inference API). ``with_data=False``: the tool does not
-    read the data loaders (their classes and batch size are not checked against the model)."""
+    read the data loaders (their classes and batch size are not checked against the model).
+    ``amp``: the run wraps the optimizer for mixed precision (its keys are checked so). An
+    option that shortens ``train_cfg.max_iters`` rescales ``param_scheduler``
+    (:func:`~mmseg_ccam.utils.schedule_fit.follow_max_iters`)."""
     import os.path as osp
     if not osp.isfile(str(path)):
         raise FileNotFoundError(f'Config file {str(path)!r} does not exist' + (
@@ -823,8 +827,10 @@ def load_checked_config(path: str, cfg_options: Optional[Dict[str, Any]] = None,
             '. Configs live under configs/, e.g. configs/ccam/ccam_r18_synthcity.py.')
     cfg = Config.fromfile(str(path))
     if cfg_options:
-        check_cfg_options(cfg, cfg_options, str(path))
+        check_cfg_options(cfg, cfg_options, str(path), amp=amp)
+        old_max_iters = cfg.get('train_cfg', {}).get('max_iters')
         cfg.merge_from_dict(cfg_options)
-    check_config_keys(cfg, str(path))
+        follow_max_iters(cfg, cfg_options, old_max_iters)
+    check_config_keys(cfg, str(path), amp=amp)
     check_config_values(cfg, str(path), with_data)
     return cfg
