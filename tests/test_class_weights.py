@@ -101,6 +101,9 @@ def test_weighted_loss_with_pixel_weights_and_without_class_weights():
                        stock(logits, label, ignore_index=255))
     with pytest.raises(ValueError, match='softmax'):
         MODELS.build(dict(type='WeightedCrossEntropyLoss', use_sigmoid=True))
+    with pytest.raises(ValueError, match='class_weight has 4 values but the head predicts 5'):
+        MODELS.build(dict(type='WeightedCrossEntropyLoss', class_weight=[1.0] * 4))(
+            logits, label, ignore_index=255)
 
 
 def test_weighted_loss_float32_under_bf16_autocast():

@@ -50,6 +50,10 @@ def weighted_cross_entropy(pred: Tensor,
         return cross_entropy(pred, label, weight, class_weight=None, reduction=reduction,
                              avg_factor=avg_factor, ignore_index=ignore_index,
                              avg_non_ignore=avg_non_ignore)
+    if class_weight.numel() != pred.shape[1]:
+        raise ValueError(f'class_weight has {class_weight.numel()} values but the head predicts '
+                         f'{pred.shape[1]} classes: give loss_decode.class_weight one weight per '
+                         'class (tools/analysis_tools/class_weights.py prints them)')
     # float32 weights: under bf16 autocast new_tensor() gives bf16 ones, and the denominator
     # sums up to millions of them.
     class_weight = class_weight.float()
