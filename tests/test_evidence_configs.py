@@ -68,6 +68,21 @@ IGNORED = {'filename', 'text', 'custom_imports.imports', 'color_aug.type', 'colo
     # the transform's type (and the import registering it) is the change
     ('sup_r18_global-jitter', 'sup_r18_coloraug', ['train_dataloader.dataset.pipeline',
                                                    'train_pipeline']),
+    # protocol v2 (the gated Lite0 regime): the same one change per comparison
+    ('v2_sup_lite0_no-ccam', 'v2_sup_lite0_ccam', ['model.neck.attention']),
+    ('v2_sup_lite0_seg-only', 'v2_sup_lite0_ccam', ['model.depth_head', 'model.neck',
+                                                    'test_evaluator', 'val_evaluator']),
+    ('v2_sup_lite0_depth-only', 'v2_sup_lite0_ccam', ['model.decode_head', 'model.neck',
+                                                      'test_evaluator', 'val_evaluator']),
+    ('v2_sup_lite0_coloraug', 'v2_sup_lite0_ccam', ['color_aug',
+                                                    'train_dataloader.dataset.pipeline',
+                                                    'train_pipeline']),
+    ('v2_sup_lite0_global-jitter', 'v2_sup_lite0_coloraug', ['train_dataloader.dataset.pipeline',
+                                                             'train_pipeline']),
+    ('v2_sup-1-8_lite0_b2', 'v2_sup_lite0_ccam', [
+        'train_dataloader.batch_size', 'train_dataloader.dataset.labeled_ratio',
+        'train_dataloader.dataset.split_seed', 'train_dataloader.dataset.subset']),
+    ('v2_sup-1-8_lite0_b2_ema', 'v2_sup-1-8_lite0_b2', ['custom_hooks']),
 ])
 def test_one_change_per_comparison(child, parent, changed):
     a, b = load(child).to_dict(), load(parent).to_dict()
@@ -150,9 +165,12 @@ def test_median_scaled_split_targets_each_arms_depth_metric():
 @pytest.mark.parametrize('child,key,value', [
     ('semi_r18_1-8_no-mix', 'mix', None),
     ('semi_r18_1-8_depthmix', 'mix.warp', None),
+    ('v2_semi_lite0_1-8_no-mix', 'mix', None),
+    ('v2_semi_lite0_1-8_depthmix', 'mix.warp', None),
 ])
 def test_semi_mix_arms_change_only_the_mix(child, key, value):
-    a, b = load(child).to_dict(), load('semi_r18_1-8').to_dict()
+    parent = 'v2_semi_lite0_1-8' if child.startswith('v2_') else 'semi_r18_1-8'
+    a, b = load(child).to_dict(), load(parent).to_dict()
     diff = [k for k in _diff(a, b) if k not in IGNORED]
     assert diff == [f'model.semi_train_cfg.{key}']
     node = a['model']['semi_train_cfg']
@@ -169,3 +187,26 @@ def test_semi_arm_keeps_its_base_pipelines():
         assert {k: v for k, v in d.items() if k != 'data_root'} == \
             {k: v for k, v in d_base.items() if k != 'data_root'}
     assert ours.model == base.model
+
+
+def test_v2_semi_arm_trains_the_gated_model_with_the_gated_schedule():
+    """The v2 semi arm copies the labeled loss, optimiser and schedule of the gated supervised
+    arm (MMEngine cannot inherit both it and the mean-teacher runtime): they must stay equal."""
+    sup, semi = load('v2_sup_lite0_ccam'), load('v2_semi_lite0_1-8')
+    assert semi.model.type == 'MeanTeacherSegDepth'
+    student = {k: v for k, v in semi.model.segmentor.items()}
+    assert student == sup.model.to_dict()
+    assert student['decode_head']['loss_decode']['type'] == 'WeightedCrossEntropyLoss'
+    for key in ('optim_wrapper', 'param_scheduler', 'train_cfg'):
+        assert semi[key] == sup[key], key
+    assert semi.param_scheduler[1]['power'] == 2.0 and semi.train_cfg.max_iters == 2400
+    # The EMA control and the joint arm match the semi arm's teacher and batches.
+    ema = load('v2_sup-1-8_lite0_b2_ema').custom_hooks[0]
+    teacher = next(h for h in semi.custom_hooks if h['type'] == 'MeanTeacherHook')
+    assert (ema['momentum'], ema['update_buffers']) == (teacher['momentum'],
+                                                        teacher['update_buffers'])
+    joint = load('v2_joint-1-8_lite0').train_dataloader
+    assert joint.sampler == semi.train_dataloader.sampler
+    assert [(d.subset, d.labeled_ratio, d.split_seed) for d in joint.dataset.datasets] == \
+        [(d.subset, d.labeled_ratio, d.split_seed) for d in semi.train_dataloader.dataset.datasets]
+    assert [d.subset for d in joint.dataset.datasets] == ['labeled', 'unlabeled']
