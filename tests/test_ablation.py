@@ -1,7 +1,10 @@
 """ablation.py: skip/resume logic and mean ± std aggregation, with fake train/test commands."""
 import json
 import math
+import os
 import os.path as osp
+import subprocess
+import sys
 
 import pytest
 from conftest import ROOT, load_script
@@ -736,3 +739,32 @@ def test_shipped_results_and_readme_regenerate_byte_for_byte():
         assert row[8] == words[code] or row[8].startswith(words[code] + ' at '), row
     assert rows[0][8] == ('supported at 5 seeds (3 were pre-registered; at those 3: not '
                           'supported)')
+
+
+def test_evidence_runners_deal_seeds_by_residue_and_never_share_a_run(tmp_path):
+    """evidence_runners.sh: runner k gets the seeds s % N == k, each with every enabled arm;
+    the union is the protocol's plan, no arm/seed twice; then one report from all JSON."""
+    path = _protocol(tmp_path, seeds=[0, 1, 2, 3, 4])
+    _write_run(tmp_path, 'a', 3, {'mIoU': 50.0})
+    for name in ('a_cfg.py', 'b_cfg.py'):
+        (tmp_path / name).write_text('x = 1\n')
+    env = {**os.environ, 'PYTHON': sys.executable, 'LOG_DIR': str(tmp_path / 'logs'),
+           'PYTHONWARNINGS': 'ignore'}
+    proc = subprocess.run(['bash', osp.join(ROOT, 'tools', 'analysis_tools',
+                                            'evidence_runners.sh'), str(path), '2', '--dry-run'],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert 'runner 0: seeds 0 2 4' in proc.stdout and 'runner 1: seeds 1 3' in proc.stdout
+    plans = [(tmp_path / 'logs' / f'runner{k}.log').read_text().splitlines() for k in (0, 1)]
+    lines = [line for plan in plans for line in plan if ' seed ' in line]
+    runs = [line.split(':')[0] for line in lines]
+    assert sorted(runs) == sorted(f'{a} seed {s}' for a in 'ab' for s in range(5))
+    assert all(int(r.split()[-1]) % 2 == k for k, plan in enumerate(plans)
+               for r in (line.split(':')[0] for line in plan if ' seed ' in line))
+    assert 'a seed 3: done' in '\n'.join(plans[1]) and 'later' not in '\n'.join(lines)
+    assert (tmp_path / 'results.md').is_file()
+    # a bad runner count is refused before anything runs
+    bad = subprocess.run(['bash', osp.join(ROOT, 'tools', 'analysis_tools',
+                                           'evidence_runners.sh'), str(path), '0'],
+                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and 'RUNNERS a positive integer' in bad.stderr
