@@ -199,7 +199,7 @@ def test_v2_semi_arm_trains_the_gated_model_with_the_gated_schedule():
     assert student['decode_head']['loss_decode']['type'] == 'WeightedCrossEntropyLoss'
     for key in ('optim_wrapper', 'param_scheduler', 'train_cfg'):
         assert semi[key] == sup[key], key
-    assert semi.param_scheduler[1]['power'] == 2.0 and semi.train_cfg.max_iters == 2400
+    assert semi.train_cfg.max_iters == sup.train_cfg.max_iters >= 2400
     # The EMA control and the joint arm match the semi arm's teacher and batches.
     ema = load('v2_sup-1-8_lite0_b2_ema').custom_hooks[0]
     teacher = next(h for h in semi.custom_hooks if h['type'] == 'MeanTeacherHook')

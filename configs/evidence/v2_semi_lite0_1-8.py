@@ -1,5 +1,5 @@
-# Protocol v2, arm `semi`: the semi-supervised method in the gated regime.
-# ccam_lite0_synthcity_semi.py (1/8 labeled, 2 labeled + 2 unlabeled per step, the EMA teacher
+# Protocol v2, arm `semi`, DRAFT (as v2_sup_lite0_ccam.py): the semi-supervised method in the
+# gated regime. ccam_lite0_synthcity_semi.py (1/8 labeled, 2 labeled + 2 unlabeled per step, the EMA teacher
 # evaluated) on the test bed, with the labeled loss, optimiser and schedule of the gated
 # supervised arm v2_sup_lite0_ccam.py (tests/test_evidence_configs.py keeps them equal). The
 # class weights weigh the labeled cross-entropy only: the pseudo-label cross-entropy stays
@@ -23,7 +23,7 @@ optim_wrapper = dict(optimizer=dict(lr=2e-3))
 max_iters = 2400
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.1, begin=0, end=50, by_epoch=False),
-    dict(type='PolyLR', eta_min=1e-5, power=2.0, begin=50, end=max_iters, by_epoch=False),
+    dict(type='PolyLR', eta_min=1e-5, power=0.9, begin=50, end=max_iters, by_epoch=False),
 ]
 train_cfg = dict(max_iters=max_iters, val_interval=300)
 default_hooks = dict(checkpoint=dict(interval=300))
