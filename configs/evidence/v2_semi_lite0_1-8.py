@@ -1,10 +1,10 @@
 # Protocol v2, arm `semi`, DRAFT (as v2_sup_lite0_ccam.py): the semi-supervised method in the
-# gated regime. ccam_lite0_synthcity_semi.py (1/8 labeled, 2 labeled + 2 unlabeled per step, the EMA teacher
-# evaluated) on the test bed, with the labeled loss, optimiser and schedule of the gated
-# supervised arm v2_sup_lite0_ccam.py (tests/test_evidence_configs.py keeps them equal). The
-# class weights weigh the labeled cross-entropy only: the pseudo-label cross-entropy stays
-# unweighted, as in DACS / Hoyer et al. (confidence-filtered pseudo-labels of rare classes are
-# the least reliable ones; weighting them up would amplify their errors).
+# gated regime. ccam_lite0_synthcity_semi.py (1/8 labeled, 2 labeled + 2 unlabeled per step,
+# the EMA teacher evaluated) on the test bed, with the labeled loss, optimiser and schedule of
+# the gated supervised arm v2_sup_lite0_ccam.py (tests/test_evidence_configs.py keeps them
+# equal). The class weights weigh the labeled cross-entropy only: the pseudo-label
+# cross-entropy stays unweighted, as in DACS / Hoyer et al. (confidence-filtered pseudo-labels
+# of rare classes are the least reliable ones; weighting them up would amplify their errors).
 _base_ = ['../ccam/ccam_lite0_synthcity_semi.py']
 
 data_root = 'data/synthcity_evidence/'
