@@ -14,8 +14,8 @@ checkpoint ``checkpoints/NAME.pth`` (by default the demo model, ``ccam_lite0_syn
 
 Examples::
 
-    # measure the demo model (about 20 s for tools/test.py and 5 min for --tta on one CPU
-    # thread) and rewrite its files and blocks
+    # measure the demo model (about 20 s for tools/test.py and 3 min for --tta on one CPU
+    # thread; 5 min for the R18's --tta) and rewrite its files and blocks
     OMP_NUM_THREADS=1 python tools/analysis_tools/reference_numbers.py
     # the from-scratch R18 reference model
     OMP_NUM_THREADS=1 python tools/analysis_tools/reference_numbers.py \\
