@@ -23,11 +23,11 @@ another size. Without ``--camera`` the Cityscapes calibration (2048 x 1024, base
 fx 2262.52 px) is used, scaled to the image width. The intrinsics are always rescaled to the
 size of the prediction (the image's original size).
 
-Example (the checkpoint shipped in ``checkpoints/``, see ``docs/model_zoo.md``; a model you
-trained with ``make demo`` is ``work_dirs/ccam_r18_synthcity/iter_1000.pth``)::
+Example (the demo model shipped in ``checkpoints/``, see ``docs/model_zoo.md``; a model you
+trained with ``make demo`` is ``work_dirs/ccam_lite0_synthcity_cw/iter_640.pth``)::
 
     python demo/image_demo.py demo/synthcity_val.png \
-        configs/ccam/ccam_r18_synthcity.py checkpoints/ccam_r18_synthcity.pth \
+        configs/ccam/ccam_lite0_synthcity_cw.py checkpoints/ccam_lite0_synthcity_cw.pth \
         --out-dir out --point-cloud
 
 A file that is not a usable image (empty, not an image, truncated, smaller than 16 x 16) is

