@@ -93,3 +93,29 @@ def test_config_dumped_into_the_work_dir_loads_again(tmp_path, hostile):
     cfg.dump(str(tmp_path / 'dumped.py'))
     loaded = hostile.load_cfg(str(tmp_path / 'dumped.py'))
     assert loaded.train_dataloader.dataset.datasets[1].labeled_ratio == 0.5
+
+
+def test_out_file_check_tolerates_another_rank_removing_the_probe(tmp_path, monkeypatch):
+    """Under dist_test.sh every rank probes --out; when a second rank removes the empty probe
+    between this rank's open and remove, the check must still pass (CI saw it exit 2)."""
+    import builtins
+
+    from mmseg_ccam.evaluation.report import check_output_file
+    target = tmp_path / 'm.json'
+    real_open = builtins.open
+
+    class OtherRankRemoves:
+        def __init__(self, *args, **kwargs):
+            self.f = real_open(*args, **kwargs)
+
+        def __enter__(self):
+            return self.f
+
+        def __exit__(self, *exc):
+            self.f.close()
+            target.unlink()  # the other rank's clean-up lands first
+
+    monkeypatch.setattr(builtins, 'open', OtherRankRemoves)
+    check_output_file(str(target))
+    monkeypatch.undo()
+    assert not target.exists()

@@ -73,7 +73,12 @@ def check_output_file(path: str, option: str = '--out') -> None:
                               'writable path (checked before the evaluation, so nothing was '
                               'lost).') from None
     if not existed:
-        os.remove(path)
+        # Every rank of `dist_test.sh` probes the same path: another rank may have removed
+        # the probe already, which is no error (only rank 0 writes the file later).
+        try:
+            os.remove(path)
+        except FileNotFoundError:
+            pass
 
 
 def write_metrics_json(flat: Dict[str, Optional[float]], path: str) -> None:
