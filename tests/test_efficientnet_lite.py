@@ -289,3 +289,17 @@ def test_bad_arguments_are_refused():
         EfficientNetLite(frozen_stages=9)
     with pytest.raises(KeyError, match='checkpoint'):
         EfficientNetLite(init_cfg=dict(type='Pretrained'))
+
+
+def test_file_sha256_matches_one_shot_digest_across_chunks(tmp_path):
+    """The chunked digest (1 MiB reads) equals hashlib over the whole bytes, for a file that
+    ends mid-chunk; publish_model.py and reference_numbers.py print this value."""
+    import hashlib
+
+    from mmseg_ccam.utils import file_sha256
+    data = torch.randint(0, 256, ((5 << 20) // 2 + 7,), dtype=torch.uint8,
+                         generator=torch.Generator().manual_seed(0)).numpy().tobytes()
+    path = tmp_path / 'blob.bin'
+    path.write_bytes(data)
+    assert file_sha256(str(path)) == hashlib.sha256(data).hexdigest()
+    assert file_sha256(str(path)) != hashlib.sha256(data[:-1]).hexdigest()

@@ -16,23 +16,16 @@ Example (the shipped demo model)::
 It prints the file's size and sha256 (the figures docs/model_zoo.md gives).
 """
 import argparse
-import hashlib
 import os
 import os.path as osp
 from typing import Optional, Sequence
 
 import torch
 
+from mmseg_ccam.utils import file_sha256
+
 #: The ``meta`` entries kept (the others, ``cfg`` above all, are dropped).
 META_KEYS = ('dataset_meta', 'seed', 'iter', 'mmengine_version', 'time')
-
-
-def sha256_file(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for chunk in iter(lambda: f.read(1 << 20), b''):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def strip_checkpoint(checkpoint: dict, config: str, source: str = 'checkpoint') -> dict:
@@ -76,7 +69,7 @@ def main(argv: Optional[Sequence[str]] = None) -> str:
         os.makedirs(osp.dirname(args.out_file), exist_ok=True)
     torch.save(stripped, args.out_file)
     print(f'written: {args.out_file}, {osp.getsize(args.out_file) / 1e6:.2f} MB, '
-          f'sha256 {sha256_file(args.out_file)}')
+          f'sha256 {file_sha256(args.out_file)}')
     return args.out_file
 
 

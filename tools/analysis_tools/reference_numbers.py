@@ -38,6 +38,8 @@ import tempfile
 import time
 from typing import Dict, List, Optional, Sequence, Tuple
 
+from mmseg_ccam.utils import file_sha256
+
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 #: The demo model (tools/quickstart.sh, ``make demo``): measured when no --config is given.
 CONFIG = 'configs/ccam/ccam_lite0_synthcity_cw.py'
@@ -72,11 +74,6 @@ def markers(name: str) -> Tuple[str, str]:
     return f'<!-- reference-numbers:{name}:begin -->', f'<!-- reference-numbers:{name}:end -->'
 
 
-def sha256_file(path: str) -> str:
-    with open(path, 'rb') as f:
-        return hashlib.sha256(f.read()).hexdigest()
-
-
 def split_fingerprint(data_root: str, split: str) -> Dict[str, object]:
     """sha256 over the names and bytes of every file of ``split`` (images, labels, disparity,
     camera), and the sha256 of its first image: the same generator and seed give the same
@@ -90,11 +87,11 @@ def split_fingerprint(data_root: str, split: str) -> Dict[str, object]:
     files.sort(key=lambda p: osp.relpath(p, data_root))
     for path in files:
         digest.update(osp.relpath(path, data_root).encode())
-        digest.update(sha256_file(path).encode())
+        digest.update(file_sha256(path).encode())
     images = sorted(p for p in files if p.endswith('_leftImg8bit.png'))
     return dict(files=len(files), frames=len(images), sha256=digest.hexdigest(),
                 first_frame=osp.basename(images[0])[:-len('_leftImg8bit.png')] if images else None,
-                first_image_sha256=sha256_file(images[0]) if images else None)
+                first_image_sha256=file_sha256(images[0]) if images else None)
 
 
 def run_test(config: str, checkpoint: str, data_root: str, tta: bool) -> dict:
@@ -170,7 +167,7 @@ def measure(config: str, checkpoint: str, data_root: str, tta: bool) -> dict:
     from mmseg_ccam.utils.data_roots import GENERATE_COMMAND
     return dict(
         model=dict(config=config, checkpoint=checkpoint,
-                   sha256=sha256_file(osp.join(ROOT, checkpoint))),
+                   sha256=file_sha256(osp.join(ROOT, checkpoint))),
         data=dict(root=data_root, generate=GENERATE_COMMAND, split='val',
                   val=split_fingerprint(absolute_root, 'val')),
         runs=runs,

@@ -75,10 +75,9 @@ def read_json(path: str, what: str = 'JSON file'):
 
 def config_digest(config: str) -> Optional[str]:
     """SHA-256 of a config file's bytes (None if it cannot be read)."""
-    import hashlib
+    from mmseg_ccam.utils import file_sha256
     try:
-        with open(config, 'rb') as f:
-            return hashlib.sha256(f.read()).hexdigest()
+        return file_sha256(config)
     except OSError:
         return None
 

