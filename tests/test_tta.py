@@ -2,6 +2,7 @@
 tools/test.py on a tiny SynthCity."""
 import json
 import os.path as osp
+from glob import glob
 
 import mmcv
 import numpy as np
@@ -183,3 +184,31 @@ def test_test_py_tta_on_tiny_synthcity(tmp_path):
     for key in ('mIoU', 'abs_rel'):
         assert key in results[True]
     assert results[True]['abs_rel'] != results[False]['abs_rel']
+
+
+@pytest.mark.parametrize('config', sorted(
+    osp.basename(p) for p in glob(osp.join(ROOT, 'configs', 'ccam', '*.py'))))
+def test_tta_scales_lie_inside_the_training_scale_range(config):
+    """Every TTA view is at a scale the model was trained on: RandomResize draws
+    ``ratio_range`` x its ``scale``; a TTA Resize at ``scale`` s is the ratio s / that scale
+    (the SynthCity configs once inherited Cityscapes' 1.25-1.75x views above their 0.5-1.0x
+    training range, which biased the merged depth)."""
+    cfg = Config.fromfile(osp.join(ROOT, 'configs', 'ccam', config), import_custom_modules=False)
+    if cfg.get('tta_pipeline') is None:
+        pytest.skip('no tta_pipeline')
+    # every pipeline of the train dataset and of the datasets it wraps (mix and semi configs)
+    transforms, stack = [], [cfg.train_dataloader.dataset]
+    while stack:
+        dataset = stack.pop()
+        transforms += dataset.get('pipeline', [])
+        stack += dataset.get('datasets', []) + ([dataset['dataset']] if 'dataset' in dataset
+                                                 else [])
+    resize = [t for t in transforms if t['type'] == 'RandomResize']
+    resize = [t for i, t in enumerate(resize) if t not in resize[:i]]  # semi: one per branch
+    assert len(resize) == 1, config
+    (scale_w, _), (low, high) = resize[0]['scale'], resize[0]['ratio_range']
+    views = [t for alt in cfg.tta_pipeline[-1]['transforms'] for t in alt
+             if t['type'] == 'Resize']
+    ratios = [t['scale'][0] / scale_w for t in views]
+    assert len(ratios) >= 2 and all(low - 1e-6 <= r <= high + 1e-6 for r in ratios), (
+        config, ratios, (low, high))
