@@ -28,6 +28,6 @@ demo: install
 CLEAN_OUTPUTS = work_dirs data/synthcity data/synthcity_evidence data/synthcity_evidence_summary.json \
 	out vis vis_train m.onnx m.json report.json metrics.json metrics_val.json metrics_tta.json \
 	c.png curves.png t.md t.csv table.md table.csv b.json b_tr3.json b_cuda.json b_cuda_amp.json \
-	r18.json semi.json r50_semi.json gpu_check.json
+	r18.json semi.json r50_semi.json gpu_check.json scale_sweep.json
 clean:
 	rm -rf $(CLEAN_OUTPUTS)

@@ -16,6 +16,7 @@ from mmengine.registry import init_default_scope
 from mmseg.registry import MODELS
 
 import mmseg_ccam  # noqa: F401
+from mmseg_ccam.analysis.scale_sweep import train_ratio_range
 from mmseg_ccam.models.segmentors import SegDepthTTAModel, tta_config
 
 NUM_CLASSES = 4
@@ -196,17 +197,7 @@ def test_tta_scales_lie_inside_the_training_scale_range(config):
     cfg = Config.fromfile(osp.join(ROOT, 'configs', 'ccam', config), import_custom_modules=False)
     if cfg.get('tta_pipeline') is None:
         pytest.skip('no tta_pipeline')
-    # every pipeline of the train dataset and of the datasets it wraps (mix and semi configs)
-    transforms, stack = [], [cfg.train_dataloader.dataset]
-    while stack:
-        dataset = stack.pop()
-        transforms += dataset.get('pipeline', [])
-        stack += dataset.get('datasets', []) + ([dataset['dataset']] if 'dataset' in dataset
-                                                 else [])
-    resize = [t for t in transforms if t['type'] == 'RandomResize']
-    resize = [t for i, t in enumerate(resize) if t not in resize[:i]]  # semi: one per branch
-    assert len(resize) == 1, config
-    (scale_w, _), (low, high) = resize[0]['scale'], resize[0]['ratio_range']
+    low, high, (scale_w, _) = train_ratio_range(cfg)
     views = [t for alt in cfg.tta_pipeline[-1]['transforms'] for t in alt
              if t['type'] == 'Resize']
     ratios = [t['scale'][0] / scale_w for t in views]
