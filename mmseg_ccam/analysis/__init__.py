@@ -6,6 +6,7 @@
 - :mod:`.mix_statistics`: class counts of the mixing masks;
 - :mod:`.task_gradients`: per-task gradients on the shared layers;
 - :mod:`.model_setup`: model and train loader of the tools that run a model on training batches;
+- :mod:`.scale_sweep`: single-view metrics per test scale against the training scale range;
 - :mod:`.evidence`: evidence studies (seed sweeps, the protocol, its report and README block).
 
 Nothing here registers a model component; the package is imported by the analysis tools
