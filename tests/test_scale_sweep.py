@@ -13,6 +13,7 @@ from mmseg_ccam.analysis.scale_sweep import (
     format_scale_table,
     scale_rows,
     train_ratio_range,
+    val_as_test,
 )
 
 
@@ -53,6 +54,18 @@ def test_eval_resize_names_the_cfg_options_key_and_refuses_a_pipeline_without_re
         eval_resize(cfg)
 
 
+def test_val_as_test_scores_the_val_split_and_leaves_the_config_alone():
+    """The evidence configs test on the held-out split; the sweep (a setting chooser) must
+    read val."""
+    cfg = Config.fromfile(osp.join(ROOT, 'configs', 'evidence', 'sup_lite0_ccam_cw_lr2_4800it.py'),
+                          import_custom_modules=False)
+    assert cfg.test_dataloader.dataset.data_prefix.img_path == 'leftImg8bit/test'
+    val = val_as_test(cfg)
+    assert val.test_dataloader.dataset.data_prefix.img_path == 'leftImg8bit/val'
+    assert val.test_dataloader == cfg.val_dataloader and val.test_evaluator == cfg.val_evaluator
+    assert cfg.test_dataloader.dataset.data_prefix.img_path == 'leftImg8bit/test'
+
+
 def test_scale_rows_and_table():
     raw = [dict(mIoU=40.0, abs_rel=0.2, d1=0.7, rmse=8.0), dict(mIoU=30.0, abs_rel=None)]
     scaled = [dict(abs_rel=0.18, median_scale=0.83), dict(abs_rel=0.4, median_scale=1.21)]
@@ -87,7 +100,8 @@ def test_scale_sweep_rows_are_tools_test_runs_at_each_scale(tmp_path, tiny_synth
     stdout = run_python([osp.join(ROOT, 'tools', 'analysis_tools', 'scale_sweep.py'), cfg_path,
                          ckpt, '--ratios', '0.5', '1.0', '--out', str(out), '--cfg-options',
                          *options], tmp_path).stdout
-    assert 'Training RandomResize: 0.5-1 x 512×256 = 0.5-1 x the test scale 512×256.' in stdout
+    assert ('Training RandomResize: 0.5-1 x 512×256 = 0.5-1 x the test scale 512×256; val '
+            'split.') in stdout
     rows = json.loads(out.read_text())['rows']
     plain = tmp_path / 'plain.json'
     run_python([osp.join(ROOT, 'tools', 'test.py'), cfg_path, ckpt, '--out', str(plain),

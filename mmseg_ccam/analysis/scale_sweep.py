@@ -10,7 +10,7 @@ table ``tools/analysis_tools/scale_sweep.py`` prints; the helpers read the confi
 """
 from typing import Dict, List, Optional, Sequence, Tuple
 
-__all__ = ['eval_resize', 'format_scale_table', 'scale_rows', 'train_ratio_range']
+__all__ = ['eval_resize', 'format_scale_table', 'scale_rows', 'train_ratio_range', 'val_as_test']
 
 
 def _pipelines(dataset: dict) -> List[list]:
@@ -58,6 +58,17 @@ def eval_resize(cfg) -> Tuple[str, Tuple[int, int]]:
                        f'scale), found {len(index)}; set the test scale in the config.')
     scale = pipeline[index[0]]['scale']
     return f'test_dataloader.dataset.pipeline.{index[0]}.scale', (int(scale[0]), int(scale[1]))
+
+
+def val_as_test(cfg):
+    """A copy of ``cfg`` whose test loader and evaluator are its val ones: ``tools/test.py`` on
+    it scores the val split, where a setting such as the test scale is chosen (the test split
+    is for reporting)."""
+    import copy
+    cfg = copy.deepcopy(cfg)
+    cfg.test_dataloader = copy.deepcopy(cfg.val_dataloader)
+    cfg.test_evaluator = copy.deepcopy(cfg.val_evaluator)
+    return cfg
 
 
 def scale_rows(ratios: Sequence[float], base: Tuple[int, int],

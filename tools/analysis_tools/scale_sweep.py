@@ -1,10 +1,11 @@
 """Evaluate a checkpoint one view at a time at several test scales.
 
 For each ratio r, runs ``tools/test.py`` with the test ``Resize`` at r x the config's test
-scale, without and with per-image median scaling of depth, and prints one Markdown row per
-ratio: mIoU, AbsRel, δ1, RMSE, the median-scaled AbsRel (the shape of the depth map) and the
-median scale (its bias: above 1 the view predicts too near). Ratios outside the training
-``RandomResize`` range are marked: they show why TTA scales belong inside it
+scale, on the config's val loader (``--split test``: its test loader), without and with
+per-image median scaling of depth, and prints one Markdown row per ratio: mIoU, AbsRel, δ1,
+RMSE, the median-scaled AbsRel (the shape of the depth map) and the median scale (its bias:
+above 1 the view predicts too near). Ratios outside the training ``RandomResize`` range are
+marked: they show why TTA scales belong inside it
 (docs/model_zoo.md, "Test scale").
 
 Example::
@@ -28,6 +29,7 @@ from mmseg_ccam.analysis.scale_sweep import (
     format_scale_table,
     scale_rows,
     train_ratio_range,
+    val_as_test,
 )
 from mmseg_ccam.evaluation.report import check_output_file
 
@@ -39,7 +41,11 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('config')
     parser.add_argument('checkpoint')
     parser.add_argument('--ratios', type=float, nargs='+', default=[0.5, 0.75, 1.0, 1.25, 1.5])
-    parser.add_argument('--data-root', help="the test dataset's data_root (default: the config's)")
+    parser.add_argument('--split', choices=('val', 'test'), default='val',
+                        help="the config's val loader (default: settings are chosen on val) or "
+                        'its test loader')
+    parser.add_argument('--data-root', help="the evaluated dataset's data_root (default: the "
+                        "config's)")
     parser.add_argument('--out', help='also write the rows as JSON to this file')
     parser.add_argument('--cfg-options', nargs='+', default=[], metavar='KEY=VALUE',
                         help='passed on to every tools/test.py run')
@@ -67,6 +73,8 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     if any(r <= 0 for r in args.ratios):
         raise SystemExit(f'--ratios: every ratio must be positive, got {args.ratios}.')
     cfg = Config.fromfile(args.config)
+    if args.split == 'val':
+        cfg = val_as_test(cfg)
     try:
         key, base = eval_resize(cfg)
     except KeyError as err:
@@ -78,10 +86,14 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         [f'test_dataloader.dataset.data_root={args.data_root}'] if args.data_root else [])
     raw, scaled = [], []
     with tempfile.TemporaryDirectory() as work:
+        config = args.config
+        if args.split == 'val':
+            config = osp.join(work, 'val_' + osp.basename(args.config))
+            cfg.dump(config)
         for ratio in args.ratios:
             view = common + [f'{key}=({int(base[0] * ratio)},{int(base[1] * ratio)})']
-            raw.append(run_test(args.config, args.checkpoint, view, work))
-            scaled.append(run_test(args.config, args.checkpoint, view + [
+            raw.append(run_test(config, args.checkpoint, view, work))
+            scaled.append(run_test(config, args.checkpoint, view + [
                 f'test_evaluator.{i}.median_scaling=True' for i in depth_metric], work)
                 if depth_metric else {})
             print(f'{ratio:g}x done', file=sys.stderr, flush=True)
@@ -91,12 +103,14 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         low, high, (train_w, train_h) = trained
         train_range = (low * train_w / base[0], high * train_w / base[0])
         print(f'Training RandomResize: {low:g}-{high:g} x {train_w}×{train_h} = '
-              f'{train_range[0]:g}-{train_range[1]:g} x the test scale {base[0]}×{base[1]}.')
+              f'{train_range[0]:g}-{train_range[1]:g} x the test scale {base[0]}×{base[1]}; '
+              f'{args.split} split.')
     rows = scale_rows(args.ratios, base, raw, scaled, train_range)
     print(format_scale_table(rows))
     if args.out:
         with open(args.out, 'w', encoding='utf-8') as f:
-            json.dump(dict(config=args.config, checkpoint=args.checkpoint, test_scale=base,
+            json.dump(dict(config=args.config, checkpoint=args.checkpoint, split=args.split,
+                           test_scale=base,
                            train_range=train_range, rows=rows), f, indent=2)
         print(f'rows written to {args.out}')
 
