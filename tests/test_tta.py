@@ -16,8 +16,8 @@ from mmengine.registry import init_default_scope
 from mmseg.registry import MODELS
 
 import mmseg_ccam  # noqa: F401
-from mmseg_ccam.analysis.scale_sweep import train_ratio_range
 from mmseg_ccam.models.segmentors import SegDepthTTAModel, tta_config
+from mmseg_ccam.utils.train_scales import train_ratio_range
 
 NUM_CLASSES = 4
 H, W = 40, 72
@@ -145,6 +145,25 @@ def test_tta_config_keeps_the_modules_data_preprocessor(tmp_path):
     module = runner.model.module
     assert module.data_preprocessor.mean.flatten().tolist() == [127.0] * 3
     assert module.data_preprocessor.std.flatten().tolist() == [128.0] * 3
+
+
+def test_tta_config_warns_about_views_outside_the_training_scales():
+    """Cityscapes' 0.5-1.75x views on a SynthCity config (trained at 0.5-1.0x): the three views
+    above 1.0x are named; the shipped SynthCity and Cityscapes TTA pipelines pass silently."""
+    import warnings
+    cfg = Config.fromfile(osp.join(ROOT, 'configs', 'ccam', 'ccam_r18_synthcity.py'))
+    for name in ('ccam_r18_synthcity.py', 'ccam_r50_cityscapes.py'):
+        shipped = Config.fromfile(osp.join(ROOT, 'configs', 'ccam', name))
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter('always')
+            tta_config(shipped)
+        assert not [w for w in caught if 'tta_pipeline' in str(w.message)], name
+    resize = cfg.tta_pipeline[1]['transforms'][0][0]
+    cfg.tta_pipeline[1]['transforms'][0] = [
+        dict(resize, scale=(int(512 * r), int(256 * r))) for r in (0.5, 1.0, 1.25, 1.5, 1.75)]
+    with pytest.warns(UserWarning, match=r'views at 1.25x, 1.5x, 1.75x the training '
+                      r'RandomResize scale lie outside'):
+        tta_config(cfg)
 
 
 def test_tta_config_without_tta_pipeline_names_the_key():

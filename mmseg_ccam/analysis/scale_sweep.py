@@ -6,42 +6,15 @@ learns the depth of the scales it was trained at; a view larger than any trainin
 objects bigger than it has seen, and its depth is biased towards the camera (and segmentation
 suffers too). Multi-scale TTA averages such views, so its scales belong inside the training
 range. :func:`scale_rows` turns ``tools/test.py`` metrics at each ratio into the rows of the
-table ``tools/analysis_tools/scale_sweep.py`` prints; the helpers read the config.
+table ``tools/analysis_tools/scale_sweep.py`` prints; the helpers read the config
+(:func:`train_ratio_range` lives in ``mmseg_ccam.utils.train_scales``, since ``--tta`` checks
+its views with it too).
 """
 from typing import Dict, List, Optional, Sequence, Tuple
 
+from ..utils.train_scales import train_ratio_range
+
 __all__ = ['eval_resize', 'format_scale_table', 'scale_rows', 'train_ratio_range', 'val_as_test']
-
-
-def _pipelines(dataset: dict) -> List[list]:
-    """The pipelines of a dataset config and of every dataset it wraps (mix, concat, semi)."""
-    out, stack = [], [dataset]
-    while stack:
-        node = stack.pop()
-        if node.get('pipeline') is not None:
-            out.append(list(node['pipeline']))
-        stack += list(node.get('datasets') or [])
-        if isinstance(node.get('dataset'), dict):
-            stack.append(node['dataset'])
-    return out
-
-
-def train_ratio_range(cfg) -> Optional[Tuple[float, float, Tuple[int, int]]]:
-    """``(low, high, (w, h))`` of the train pipeline's ``RandomResize``: the images are drawn
-    at ``low..high`` x ``(w, h)``; ``None`` when the pipeline does not resize randomly.
-
-    Raises:
-        ValueError: the train datasets resize with different ranges (which would the model
-            know?).
-    """
-    found = {(float(t['ratio_range'][0]), float(t['ratio_range'][1]),
-              (int(t['scale'][0]), int(t['scale'][1])))
-             for pipeline in _pipelines(cfg.train_dataloader.dataset) for t in pipeline
-             if t.get('type') == 'RandomResize' and t.get('ratio_range') is not None}
-    if len(found) > 1:
-        raise ValueError(f'train_dataloader: RandomResize with several ranges {sorted(found)}; '
-                         'the training scale range is ambiguous.')
-    return found.pop() if found else None
 
 
 def eval_resize(cfg) -> Tuple[str, Tuple[int, int]]:

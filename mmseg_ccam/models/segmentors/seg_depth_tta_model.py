@@ -1,5 +1,6 @@
 """Test-time augmentation (multi-scale + flip) for joint segmentation + depth models."""
 import copy
+import warnings
 from typing import List, Optional
 
 import torch.nn.functional as F
@@ -10,6 +11,8 @@ from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
 from mmseg.utils import SampleList
 from torch import Tensor
+
+from mmseg_ccam.utils.train_scales import views_outside_training
 
 
 def _to_shape(x: Tensor, shape: tuple, align_corners: bool) -> Tensor:
@@ -144,6 +147,27 @@ def _check_tta_merges_depth(tta_model: dict, model: dict) -> None:
         '--cfg-options tta_model.type=SegDepthTTAModel), which merges both.')
 
 
+def _warn_views_outside_training(cfg: Config) -> None:
+    """Warn about TTA views at scales the model was not trained at.
+
+    Training resizes keep depth values, so a model reads distance partly from apparent size
+    and a view larger (smaller) than every training image predicts too near (far): averaged
+    with the others it biases the merged depth (docs/model_zoo.md, "Test scale"; the SynthCity
+    configs once inherited Cityscapes' 1.25-1.75x views above their 0.5-1.0x training range).
+    """
+    widths = [t['scale'][0] for step in cfg.tta_pipeline if step.get('type') == 'TestTimeAug'
+              for alternatives in step['transforms'] for t in alternatives
+              if t.get('type') == 'Resize' and t.get('scale') is not None]
+    outside = views_outside_training(cfg, widths)
+    if outside:
+        warnings.warn(
+            f'tta_pipeline of {cfg.filename!r}: views at {", ".join(f"{r:g}x" for r in outside)} '
+            'the training RandomResize scale lie outside its ratio_range; the model never saw '
+            'images of that size, so those views are worse and their depth is biased. Keep the '
+            'TTA Resize scales inside the training range (docs/model_zoo.md, "Test scale").',
+            stacklevel=3)
+
+
 def tta_config(cfg: Config, tta_model: Optional[dict] = None) -> Config:
     """The config of a TTA evaluation, as MMSegmentation's ``tools/test.py --tta`` makes it.
 
@@ -165,6 +189,7 @@ def tta_config(cfg: Config, tta_model: Optional[dict] = None) -> Config:
                        'TestTimeAug pipeline such as the one in '
                        'configs/_base_/datasets/synthcity.py.')
     cfg = copy.deepcopy(cfg)
+    _warn_views_outside_training(cfg)
     model = tta_model or cfg.get('tta_model') or dict(type='SegDepthTTAModel')
     model = copy.deepcopy(dict(model))
     _check_tta_merges_depth(model, cfg.model)
