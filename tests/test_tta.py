@@ -216,7 +216,9 @@ def test_tta_scales_lie_inside_the_training_scale_range(config):
     cfg = Config.fromfile(osp.join(ROOT, 'configs', 'ccam', config), import_custom_modules=False)
     if cfg.get('tta_pipeline') is None:
         pytest.skip('no tta_pipeline')
-    low, high, (scale_w, _) = train_ratio_range(cfg)
+    trained = train_ratio_range(cfg)
+    assert trained is not None, f'{config}: no RandomResize in the train pipeline'
+    low, high, (scale_w, _) = trained
     views = [t for alt in cfg.tta_pipeline[-1]['transforms'] for t in alt
              if t['type'] == 'Resize']
     ratios = [t['scale'][0] / scale_w for t in views]
